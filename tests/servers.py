@@ -1,0 +1,106 @@
+"""Real WSGI servers (waitress, gunicorn) in subprocesses on 127.0.0.1, for integration tests.
+
+``serve("tests.live_x:app", server="gunicorn")`` starts the server on a free port, waits until it
+accepts connections, yields its base URL and stops it on exit (SIGTERM, then SIGKILL after a bound).
+The app reference is imported from the repository root. Whatever the server printed is attached to
+the error if it fails to start, and is available afterwards via :func:`last_output`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["SERVERS", "free_port", "last_output", "serve", "wait_for_port"]
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVERS = ("waitress", "gunicorn")
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+_outputs: list[str] = []
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = START_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with status {process.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"server did not listen on 127.0.0.1:{port} within {timeout} s")
+
+
+def command(app_ref: str, server: str, port: int, args: Sequence[str] = ()) -> list[str]:
+    if server == "waitress":
+        return [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}", "--threads=4", *args, app_ref]
+    if server == "gunicorn":
+        return [
+            sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+            "--graceful-timeout", "3", "--log-level", "warning", *args, app_ref,
+        ]  # fmt: skip
+    raise ValueError(f"unknown server {server!r}; known: {', '.join(SERVERS)}")
+
+
+@contextmanager
+def serve(
+    app_ref: str,
+    *,
+    server: str = "waitress",
+    env: dict[str, str] | None = None,
+    args: Sequence[str] = (),
+) -> Iterator[str]:
+    """Run ``app_ref`` ("module:attr") under ``server``; yield ``http://127.0.0.1:PORT``."""
+    port = free_port()
+    child_env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    child_env.update(env or {})
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command(app_ref, server, port, args),
+            cwd=ROOT,
+            env=child_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            try:
+                wait_for_port(port, process)
+            except (RuntimeError, TimeoutError) as exc:
+                log.seek(0)
+                raise RuntimeError(
+                    f"{server} {app_ref}: {exc}\n{log.read().decode(errors='replace')}"
+                ) from None
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            try:
+                process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            log.seek(0)
+            _outputs.append(log.read().decode(errors="replace"))
+
+
+def last_output() -> str:
+    """What the most recently stopped server printed (stdout and stderr)."""
+    return _outputs[-1] if _outputs else ""

@@ -1,0 +1,444 @@
+"""Test helpers: the PEP 3333 contract matrix that every wsgistack middleware passes, usable on yours.
+
+:func:`check_layer` runs one middleware against one inner-app :data:`SHAPES` entry and one iteration
+mode (``full``, ``partial``: the server reads one value and closes, ``none``: it closes without
+reading), with ``wsgiref.validate`` on both sides of the middleware and a strict in-process server
+(:class:`ContractServer`) behind it. It raises AssertionError, naming the case, when the middleware:
+
+* does not call ``close()`` exactly once on the iterable the app returned;
+* lets an exception other than the app's own reach the server, or swallows the app's exception
+  (a layer that ``handles_errors`` must instead answer 5xx while nothing was sent, re-raise the
+  original exception once something was, and keep errors from ``close()`` to itself);
+* calls the server's ``start_response`` a second time without ``exc_info``, or drops ``exc_info``;
+* mutates the header list the app passed to ``start_response``;
+* pulls a further value from the app before handing the server one for the previous value, or
+  yields fewer values than the app did (PEP 3333, "Middleware Handling of Block Boundaries");
+* breaks any rule ``wsgiref.validate`` checks (str chunks, bad headers, iterating after close...).
+
+Example, for a middleware class ``Tagging``::
+
+    import pytest
+    from wsgistack.testing import CASES, check_layer
+
+    @pytest.mark.parametrize(("shape", "iteration"), CASES)
+    def test_contract(shape: str, iteration: str) -> None:
+        check_layer(lambda app: Tagging(app, tag="v1"), shape, iteration)
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from wsgiref.util import FileWrapper
+from wsgiref.validate import validator
+
+from .core import Headers, OptExcInfo, StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["CASES", "ITERATIONS", "SHAPES", "AppError", "ContractServer", "Probe", "Shape", "check_layer"]
+
+ITERATIONS = ("full", "partial", "none")
+_TEXT = [("Content-Type", "text/plain; charset=utf-8")]
+
+
+class AppError(Exception):
+    """What the contract's inner apps raise; each run raises a fresh instance, checked by identity."""
+
+
+@dataclass
+class Probe:
+    """What the inner app observed: values it yielded, close() calls, the header list it passed."""
+
+    yielded: int = 0
+    closes: int = 0
+    error: AppError = field(default_factory=lambda: AppError("raised by the inner app"))
+    header_lists: list[tuple[Headers, Headers]] = field(default_factory=list)
+
+    def start(self, start_response: StartResponse, status: str, exc_info: OptExcInfo = None) -> None:
+        headers = list(_TEXT)
+        self.header_lists.append((headers, list(headers)))
+        if exc_info is None:
+            start_response(status, headers)
+        else:
+            start_response(status, headers, exc_info)
+
+
+class _Body:
+    """The app's iterable: counts values and close() calls, optionally failing in either."""
+
+    def __init__(self, probe: Probe, chunks: Iterable[bytes], *, fail_in_close: bool = False) -> None:
+        self.probe, self.chunks, self.fail_in_close = probe, chunks, fail_in_close
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.chunks:
+            self.probe.yielded += 1
+            yield chunk
+
+    def close(self) -> None:
+        self.probe.closes += 1
+        if self.fail_in_close:
+            raise self.probe.error
+
+
+class _ListBody(list[bytes]):
+    """A list body (middlewares may special-case lists) whose close() is counted."""
+
+    def __init__(self, probe: Probe, chunks: Iterable[bytes]) -> None:
+        super().__init__(chunks)
+        self.probe = probe
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in super().__iter__():
+            self.probe.yielded += 1
+            yield chunk
+
+    def close(self) -> None:
+        self.probe.closes += 1
+
+
+class _File(io.BytesIO):
+    def __init__(self, probe: Probe, data: bytes) -> None:
+        super().__init__(data)
+        self.probe = probe
+
+    def close(self) -> None:
+        self.probe.closes += 1
+        super().close()
+
+
+def _list(probe: Probe) -> WSGIApplication:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        probe.start(start_response, "200 OK")
+        return _ListBody(probe, [b"hello ", b"world"])
+
+    return app
+
+
+def _generator(*chunks: bytes, fail: str = "") -> Callable[[Probe], WSGIApplication]:
+    """A generator app; ``fail`` is where it raises: "start" (first next), "stream" (after a chunk)."""
+
+    def make(probe: Probe) -> WSGIApplication:
+        def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+            probe.start(start_response, "200 OK")
+
+            def generate() -> Iterator[bytes]:
+                if fail == "start":
+                    raise probe.error
+                yield from chunks
+                if fail == "stream":
+                    raise probe.error
+
+            return _Body(probe, generate())
+
+        return app
+
+    return make
+
+
+def _lazy(probe: Probe) -> WSGIApplication:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        def generate() -> Iterator[bytes]:
+            probe.start(start_response, "200 OK")  # PEP 3333 allows calling it as late as this
+            yield b"lazy "
+            yield b"body"
+
+        return _Body(probe, generate())
+
+    return app
+
+
+def _write(probe: Probe) -> WSGIApplication:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        headers = list(_TEXT)
+        probe.header_lists.append((headers, list(headers)))
+        write = start_response("200 OK", headers)
+        write(b"written ")
+        write(b"")
+        return _Body(probe, [b"then ", b"iterated"])
+
+    return app
+
+
+def _file_wrapper(probe: Probe) -> WSGIApplication:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        probe.start(start_response, "200 OK")
+        # The server's own wrapper; its close() reaches the file, which counts it.
+        wrapped: Iterable[bytes] = environ["wsgi.file_wrapper"](_File(probe, b"file body " * 40), 64)
+        return wrapped
+
+    return app
+
+
+def _with_length(probe: Probe) -> WSGIApplication:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        headers = [*_TEXT, ("Content-Length", "11")]
+        probe.header_lists.append((headers, list(headers)))
+        start_response("200 OK", headers)
+        return _Body(probe, [b"hello", b" ", b"world"])
+
+    return app
+
+
+def _raise_at_call(probe: Probe) -> WSGIApplication:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        raise probe.error
+
+    return app
+
+
+def _raise_in_close(probe: Probe) -> WSGIApplication:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        probe.start(start_response, "200 OK")
+        return _Body(probe, [b"body"], fail_in_close=True)
+
+    return app
+
+
+def _replace_before_sent(probe: Probe) -> WSGIApplication:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        probe.start(start_response, "200 OK")
+
+        def generate() -> Iterator[bytes]:
+            try:
+                raise probe.error
+            except AppError:
+                probe.start(start_response, "500 Internal Server Error", sys.exc_info())
+            yield b"error page"
+
+        return _Body(probe, generate())
+
+    return app
+
+
+def _replace_after_sent(probe: Probe) -> WSGIApplication:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        probe.start(start_response, "200 OK")
+
+        def generate() -> Iterator[bytes]:
+            yield b"partial body"
+            try:
+                raise probe.error
+            except AppError:
+                # Headers are out: PEP 3333 says start_response must re-raise, ending the response.
+                probe.start(start_response, "500 Internal Server Error", sys.exc_info())
+            yield b"never sent"
+
+        return _Body(probe, generate())
+
+    return app
+
+
+@dataclass(frozen=True)
+class Shape:
+    """An inner app and what it does: ``raises`` says when the app's error is raised, if ever:
+    "call", "first" (first value), "second" (second value) or "close"; ``replaces`` is the status an
+    exc_info replacement before anything was sent should leave at the server."""
+
+    name: str
+    make: Callable[[Probe], WSGIApplication]
+    method: str = "GET"
+    raises: str = ""
+    replaces: str = ""
+
+
+SHAPES: dict[str, Shape] = {
+    shape.name: shape
+    for shape in (
+        Shape("list", _list),
+        Shape("generator", _generator(b"one ", b"two ", b"three")),
+        Shape("empty chunks", _generator(b"", b"x", b"")),
+        Shape("empty body", _generator()),
+        Shape("lazy start_response", _lazy),
+        Shape("write() callable", _write),
+        Shape("file_wrapper", _file_wrapper),
+        Shape("content-length", _with_length),
+        Shape("HEAD", _list, method="HEAD"),
+        Shape("raise at call", _raise_at_call, raises="call"),
+        Shape("raise after start_response", _generator(b"x", fail="start"), raises="first"),
+        Shape("raise mid-stream", _generator(b"first ", fail="stream"), raises="second"),
+        Shape("raise in close", _raise_in_close, raises="close"),
+        Shape("exc_info before sent", _replace_before_sent, replaces="500"),
+        Shape("exc_info after sent", _replace_after_sent, raises="second"),
+    )
+}
+#: Every (shape, iteration) pair, for ``pytest.mark.parametrize``.
+CASES = [(shape, iteration) for shape in SHAPES for iteration in ITERATIONS]
+
+
+class ContractServer:
+    """A strict PEP 3333 server in-process: it enforces the start_response rules the way wsgiref's
+    handler does, sends headers at the first non-empty value, and records what happened."""
+
+    def __init__(self) -> None:
+        self.status: str | None = None
+        self.headers: Headers = []
+        self.calls: list[tuple[str, bool]] = []  # (status, exc_info given) per start_response call
+        self.headers_sent = False
+        self.values: list[bytes] = []
+        self.written = b""
+        self.error: BaseException | None = None
+        self.sent_when_failed = False
+        self.pulled_ahead: list[str] = []
+
+    def start_response(
+        self, status: str, headers: Headers, exc_info: OptExcInfo = None
+    ) -> Callable[[bytes], None]:
+        try:
+            given = exc_info is not None and exc_info[1] is not None
+            if exc_info is not None and exc_info[1] is not None:
+                if self.headers_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            elif self.status is not None:
+                raise AssertionError("the server's start_response was called again without exc_info")
+            self.status, self.headers = status, headers
+            self.calls.append((status, given))
+            return self.write
+        finally:
+            exc_info = None
+
+    def write(self, data: bytes) -> None:
+        if self.status is None:
+            raise AssertionError("write() called before start_response()")
+        if data:
+            self.headers_sent = True
+            self.written += data
+
+    def run(self, app: WSGIApplication, environ: WSGIEnvironment, iteration: str, probe: Probe) -> None:
+        result: Iterable[bytes] | None = None
+        try:
+            result = app(environ, self.start_response)
+            if iteration != "none":
+                for value in result:
+                    if self.status is None:
+                        raise AssertionError("a body value was yielded before start_response was called")
+                    self.values.append(value)
+                    if probe.yielded > len(self.values):
+                        self.pulled_ahead.append(
+                            f"value {len(self.values)} came after {probe.yielded} app values"
+                        )
+                    if value:
+                        self.headers_sent = True
+                    if iteration == "partial":
+                        break
+        except Exception as exc:
+            self.error, self.sent_when_failed = exc, self.headers_sent
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception as exc:
+                    if self.error is None:
+                        self.error, self.sent_when_failed = exc, self.headers_sent
+
+
+def contract_environ(method: str = "GET") -> WSGIEnvironment:
+    """The request every contract case makes: a miss for file-serving layers, accepting compression."""
+    return {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/contract/resource",
+        "QUERY_STRING": "q=1",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_ACCEPT": "*/*",
+        "HTTP_ACCEPT_ENCODING": "gzip, br, zstd",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "wsgi.file_wrapper": FileWrapper,
+    }
+
+
+def _reached(raises: str, iteration: str) -> bool:
+    """Whether the app's error point is reached when the server iterates this much."""
+    return {
+        "call": True,
+        "close": True,
+        "first": iteration in ("full", "partial"),
+        "second": iteration == "full",
+    }.get(raises, False)
+
+
+def _require(condition: bool, message: str) -> None:
+    """Like ``assert``, but not stripped by ``python -O`` (the same reason wsgiref.validate has assert_)."""
+    if not condition:
+        raise AssertionError(message)
+
+
+def check_layer(
+    wrap: Callable[[WSGIApplication], WSGIApplication],
+    shape: str | Shape,
+    iteration: str,
+    *,
+    handles_errors: bool = False,
+) -> ContractServer:
+    """Run ``wrap(app)`` for one contract case; raise AssertionError on a violation, else return the
+    server for further assertions."""
+    case = shape if isinstance(shape, Shape) else SHAPES[shape]
+    if iteration not in ITERATIONS:
+        raise ValueError(f"iteration must be one of {ITERATIONS}, not {iteration!r}")
+    label = f"[{case.name} / {iteration}]"
+    probe = Probe()
+    server = ContractServer()
+    server.run(validator(wrap(validator(case.make(probe)))), contract_environ(case.method), iteration, probe)
+    failed = _reached(case.raises, iteration)
+
+    if failed and handles_errors:
+        if case.raises == "close":
+            _require(server.error is None, f"{label} an error from close() escaped: {server.error!r}")
+        elif server.error is not None:
+            _require(
+                server.error is probe.error and server.sent_when_failed,
+                (
+                    f"{label} {server.error!r} reached the server although nothing had been sent: "
+                    "an error-handling layer must answer 5xx then"
+                ),
+            )
+        else:
+            _require(
+                not server.headers_sent or (server.status or "").startswith("5"),
+                f"{label} the app failed after the headers were sent and the error never reached the server: "
+                "it must be re-raised so the server aborts, not turned into more body",
+            )
+            _require(
+                (server.status or "").startswith("5"),
+                f"{label} status {server.status!r} after the app failed",
+            )
+    elif failed:
+        _require(
+            server.error is probe.error,
+            (
+                f"{label} the server got {server.error!r} instead of the app's own exception"
+                + (" (headers were already sent, so it must be re-raised)" if server.sent_when_failed else "")
+            ),
+        )
+    else:
+        _require(server.error is None, f"{label} unexpected error {server.error!r}")
+
+    if case.replaces and iteration != "none" and server.error is None:
+        _require(
+            (server.status or "").startswith(case.replaces),
+            f"{label} the exc_info replacement was lost: final status {server.status!r}",
+        )
+    if case.raises != "call":
+        _require(
+            probe.closes == 1, f"{label} close() of the app's iterable ran {probe.closes} times, not once"
+        )
+    for given, snapshot in probe.header_lists:
+        _require(given == snapshot, f"{label} the app's header list was mutated: {snapshot} -> {given}")
+    _require(not server.pulled_ahead, f"{label} buffered app values: {'; '.join(server.pulled_ahead)}")
+    if iteration == "full" and server.error is None:
+        _require(
+            len(server.values) >= probe.yielded,
+            f"{label} {probe.yielded} app values became {len(server.values)} (PEP 3333 block boundaries)",
+        )
+    return server
