@@ -7,11 +7,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import wsgistack  # noqa: E402
+import wsgistack
 
 project = "wsgistack"
 author = "The wsgistack developers"
-copyright = "2026, The wsgistack developers"  # noqa: A001
+copyright = "2026, The wsgistack developers"
 release = version = wsgistack.__version__
 
 extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.viewcode"]
