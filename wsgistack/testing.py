@@ -28,15 +28,37 @@ Example, for a middleware class ``Tagging``::
 from __future__ import annotations
 
 import io
+import logging
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from wsgiref.util import FileWrapper
 from wsgiref.validate import validator
 
-from .core import Headers, OptExcInfo, StartResponse, WSGIApplication, WSGIEnvironment
+import webtest
 
-__all__ = ["CASES", "ITERATIONS", "SHAPES", "AppError", "ContractServer", "Probe", "Shape", "check_layer"]
+from .core import ClosingIterable, Headers, OptExcInfo, StartResponse, WSGIApplication, WSGIEnvironment
+from .pipeline import Pipeline
+
+__all__ = [
+    "CASES",
+    "ITERATIONS",
+    "PROPAGATE_ERRORS",
+    "SHAPES",
+    "AppError",
+    "Client",
+    "CloseTracker",
+    "ContractServer",
+    "LayerViolation",
+    "Probe",
+    "Shape",
+    "capture_logs",
+    "check_layer",
+    "client",
+]
 
 ITERATIONS = ("full", "partial", "none")
 _TEXT = [("Content-Type", "text/plain; charset=utf-8")]
@@ -442,3 +464,221 @@ def check_layer(
             f"{label} {probe.yielded} app values became {len(server.values)} (PEP 3333 block boundaries)",
         )
     return server
+
+
+# --- the in-process client ------------------------------------------------------------------------------
+
+
+class LayerViolation(AssertionError):
+    """A PEP 3333 violation, blamed on the layer (or app) that committed it."""
+
+
+class Client(webtest.TestApp):
+    """A ``webtest.TestApp`` with an explicit policy for what the app writes to ``wsgi.errors``.
+
+    WebTest fails any request whose app wrote to ``wsgi.errors``, which surprises apps that log there
+    on purpose. Here the output is recorded in :attr:`wsgi_errors` (one string per request that wrote
+    any) and the request succeeds; ``strict_errors=True`` restores WebTest's failure.
+    """
+
+    def __init__(self, app: WSGIApplication, *, strict_errors: bool = False, **options: Any) -> None:
+        super().__init__(app, **options)
+        self.strict_errors = strict_errors
+        self.wsgi_errors: list[str] = []
+
+    def do_request(
+        self, req: webtest.TestRequest, status: Any = None, expect_errors: bool | None = None
+    ) -> webtest.TestResponse:
+        response = super().do_request(req, status=status, expect_errors=True)
+        errors: str = getattr(response, "errors", "")
+        if errors:
+            self.wsgi_errors.append(errors)
+        if not expect_errors:
+            checks: Any = self  # WebTest's own checks; its type stubs omit them
+            checks._check_status(status, response)
+            if self.strict_errors:
+                checks._check_errors(response)
+        return response
+
+
+def client(
+    app_or_config: WSGIApplication | str | os.PathLike[str],
+    *,
+    pipeline: Pipeline | None = None,
+    name: str = "main",
+    lint: bool = True,
+    layer_lint: bool = False,
+    propagate_errors: bool = False,
+    strict_errors: bool = False,
+    extra_environ: dict[str, Any] | None = None,
+    **options: Any,
+) -> Client:
+    """A WebTest client for an app, an app wrapped in ``pipeline``, or a configuration file.
+
+    ``app_or_config`` is a WSGI app, or the path of an INI/TOML file loaded with :func:`wsgistack.load`
+    (section ``name``). ``layer_lint=True`` puts a PEP 3333 validator between every two layers of
+    ``pipeline`` so that a violation raises :class:`LayerViolation` naming the layer that committed it
+    ("layer 3 (compress) yielded a str chunk"), including a layer that never closes the iterable of the
+    layer below. ``propagate_errors=True`` makes ``CatchErrors`` re-raise, so the app's own traceback
+    shows in the test (it sets ``wsgistack.errors.propagate`` in the environ). ``lint`` is WebTest's
+    lint around the whole stack; the other options go to ``webtest.TestApp``.
+    """
+    if isinstance(app_or_config, (str, os.PathLike)):
+        from .config import load
+
+        app: WSGIApplication = load(os.fspath(app_or_config), name=name)
+    else:
+        app = app_or_config
+    if pipeline is not None:
+        app = _lint_layers(pipeline, app) if layer_lint else pipeline.wrap(app)
+    elif layer_lint:
+        raise ValueError("layer_lint needs the layers: pass pipeline=Pipeline(...) with the bare app")
+    environ = dict(extra_environ or {})
+    if propagate_errors:
+        environ[PROPAGATE_ERRORS] = True
+    return Client(app, lint=lint, strict_errors=strict_errors, extra_environ=environ, **options)
+
+
+#: Environ key that makes CatchErrors re-raise instead of answering 500 (set by ``propagate_errors``).
+PROPAGATE_ERRORS = "wsgistack.errors.propagate"
+_GUARDS = "wsgistack.testing.guards"
+
+
+def _lint_layers(pipeline: Pipeline, app: WSGIApplication) -> WSGIApplication:
+    labels = [f"layer {index} ({layer.name})" for index, layer in enumerate(pipeline.layers, 1)]
+    callee, callee_label = app, "the app"
+    for layer, label in zip(reversed(pipeline.layers), reversed(labels), strict=True):
+        callee, callee_label = layer.build(_Guard(callee, callee_label, label)), label
+    return _Guard(callee, callee_label, "the server", outermost=True)
+
+
+def _blame_caller(message: str) -> bool:
+    """wsgiref.validate messages about the environ or iterating after close() concern the caller."""
+    lowered = message.lower()
+    return "environ" in lowered or "after it has been closed" in lowered or "read after" in lowered
+
+
+class _Guard:
+    """Sits between a caller (a layer or the server) and a callee (a layer or the app): a validator
+    checks what crosses, and violations are blamed on whichever side committed them."""
+
+    def __init__(
+        self, callee: WSGIApplication, callee_label: str, caller_label: str, outermost: bool = False
+    ) -> None:
+        self.app, self.callee, self.caller, self.outermost = (
+            validator(callee),
+            callee_label,
+            caller_label,
+            outermost,
+        )
+
+    def violation(self, error: AssertionError) -> LayerViolation:
+        if isinstance(error, LayerViolation):
+            return error
+        blamed = self.caller if _blame_caller(str(error)) else self.callee
+        return LayerViolation(f"{blamed}: {error} (between {self.caller} and {self.callee})")
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        guards: list[_GuardedBody] = environ.setdefault(_GUARDS, []) if not self.outermost else []
+        if self.outermost:
+            environ[_GUARDS] = guards
+        given: list[tuple[Headers, Headers]] = []
+
+        def checked_start_response(status: str, headers: Headers, exc_info: OptExcInfo = None) -> Any:
+            given.append((headers, list(headers)))
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        try:
+            body = self.app(environ, checked_start_response)
+        except AssertionError as error:
+            raise self.violation(error) from error
+        guarded = _GuardedBody(self, body, given, guards if self.outermost else None)
+        guards.append(guarded)
+        return guarded
+
+
+class _GuardedBody:
+    def __init__(
+        self,
+        guard: _Guard,
+        body: Iterable[bytes],
+        given: list[tuple[Headers, Headers]],
+        guards: list[Any] | None,
+    ) -> None:
+        self.guard, self.body, self.given, self.guards, self.closed = guard, body, given, guards, False
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self.body
+        except AssertionError as error:
+            raise self.guard.violation(error) from error
+
+    def close(self) -> None:
+        self.closed = True
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        except AssertionError as error:
+            raise self.guard.violation(error) from error
+        for headers, snapshot in self.given:
+            if headers != snapshot:
+                raise LayerViolation(
+                    f"{self.guard.caller} mutated the header list {self.guard.callee} gave it"
+                )
+        if self.guards is not None:  # the outermost guard: the request is over, every layer must have closed
+            for inner in self.guards:
+                if not inner.closed:
+                    raise LayerViolation(
+                        f"{inner.guard.caller} did not close the iterable returned by {inner.guard.callee}"
+                    )
+
+
+# --- assertions users make about stacks -----------------------------------------------------------------
+
+
+class CloseTracker:
+    """Wraps an app and counts ``close()`` calls on the iterables it returns: ``tracker.closes``."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app, self.calls, self.closes = app, 0, 0
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        self.calls += 1
+        return ClosingIterable(self.app(environ, start_response), on_close=[self._count])
+
+    def _count(self) -> None:
+        self.closes += 1
+
+    def assert_closed(self) -> None:
+        """Every response the app returned was closed exactly once."""
+        _require(self.closes == self.calls, f"{self.calls} responses, {self.closes} close() calls")
+
+
+@contextmanager
+def capture_logs(name: str = "wsgistack", level: int = logging.DEBUG) -> Iterator[list[logging.LogRecord]]:
+    """Collect the records logged under ``name`` (default: every ``wsgistack.*`` logger) while inside.
+
+    The logger's level is lowered to ``level`` for the duration (records below a logger's level are
+    never created), then restored; no other handler or logger is touched.
+    """
+    records: list[logging.LogRecord] = []
+    handler = _ListHandler(records)
+    logger = logging.getLogger(name)
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__(logging.DEBUG)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

@@ -1,0 +1,192 @@
+"""wsgistack.testing's client: the wsgi.errors policy, blame per layer, log capture, close tracking."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, cast
+
+import pytest
+import webtest
+
+from wsgistack import Layer, Pipeline
+from wsgistack.core import Headers, OptExcInfo, ResponseStart, StartResponse, WSGIApplication, WSGIEnvironment
+from wsgistack.testing import PROPAGATE_ERRORS, CloseTracker, LayerViolation, capture_logs, client
+
+
+def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+    return [b"hello ", b"world"]
+
+
+def noisy(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    environ["wsgi.errors"].write("deprecated call\n")
+    return hello(environ, start_response)
+
+
+class Passing:
+    """A correct layer built on the core."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        response = ResponseStart(start_response)
+        return response.body(self.app(environ, response))
+
+
+def yields_str(app: WSGIApplication) -> WSGIApplication:
+    def layer(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        body = app(environ, start_response)
+
+        class Text:
+            def __iter__(self) -> Iterator[Any]:
+                return (chunk.decode() for chunk in body)
+
+            def close(self) -> None:
+                getattr(body, "close", lambda: None)()
+
+        return cast(Iterable[bytes], Text())
+
+    return layer
+
+
+def forgets_close(app: WSGIApplication) -> WSGIApplication:
+    def layer(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return list(app(environ, start_response))
+
+    return layer
+
+
+def mutates_headers(app: WSGIApplication) -> WSGIApplication:
+    def layer(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        def forward(status: str, headers: Headers, exc_info: OptExcInfo = None) -> Callable[[bytes], object]:
+            headers.append(("X-Added", "1"))
+            return start_response(status, headers, exc_info)
+
+        return app(environ, forward)
+
+    return layer
+
+
+def bad_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return cast(Iterable[bytes], ["text, not bytes"])
+
+
+def test_client_wraps_an_app_in_the_pipeline() -> None:
+    tracker = CloseTracker(hello)
+    app = client(tracker, pipeline=Pipeline(Layer(Passing), Layer(Passing)))
+    assert app.get("/").text == "hello world"
+    assert isinstance(app, webtest.TestApp)
+    tracker.assert_closed()
+    assert tracker.calls == 1
+
+
+def test_close_tracker_reports_a_missing_close() -> None:
+    tracker = CloseTracker(hello)
+    tracker(
+        {"REQUEST_METHOD": "GET"},
+        cast(StartResponse, lambda status, headers, exc_info=None: lambda data: None),
+    )
+    with pytest.raises(AssertionError, match="1 responses, 0 close"):
+        tracker.assert_closed()
+
+
+def test_wsgi_errors_are_recorded_not_fatal_by_default() -> None:
+    app = client(noisy)
+    assert app.get("/").text == "hello world"
+    app.get("/")
+    assert app.wsgi_errors == ["deprecated call\n", "deprecated call\n"]
+
+
+def test_strict_errors_fails_like_webtest() -> None:
+    with pytest.raises(webtest.AppError, match="Application had errors logged"):
+        client(noisy, strict_errors=True).get("/")
+
+
+def test_status_is_still_checked() -> None:
+    def missing(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"no"]
+
+    with pytest.raises(webtest.AppError, match="404 Not Found"):
+        client(missing).get("/")
+    assert client(missing).get("/", status=404).text == "no"
+
+
+def test_propagate_errors_sets_the_flag_and_extra_environ_is_kept() -> None:
+    seen: dict[str, Any] = {}
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        seen.update(environ)
+        return hello(environ, start_response)
+
+    client(app, propagate_errors=True, extra_environ={"REMOTE_USER": "ada"}).get("/")
+    assert seen[PROPAGATE_ERRORS] is True
+    assert seen["REMOTE_USER"] == "ada"
+    seen.clear()
+    client(app).get("/")
+    assert PROPAGATE_ERRORS not in seen
+
+
+def test_layer_lint_passes_a_correct_stack() -> None:
+    tracker = CloseTracker(hello)
+    app = client(tracker, pipeline=Pipeline(Layer(Passing), Layer(Passing)), layer_lint=True)
+    assert app.get("/").text == "hello world"
+    assert app.head("/").status_int == 200
+    tracker.assert_closed()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize(
+    ("layers", "app", "message"),
+    [
+        pytest.param(
+            [Layer(Passing), Layer(yields_str), Layer(Passing)],
+            hello,
+            r"^layer 2 \(yields_str\): Iterator yielded non-bytestring",
+            id="str chunk",
+        ),
+        pytest.param(
+            [Layer(Passing), Layer(Passing), Layer(forgets_close)],
+            hello,
+            r"^layer 3 \(forgets_close\) did not close the iterable returned by the app",
+            id="forgets close",
+        ),
+        pytest.param(
+            [Layer(mutates_headers), Layer(Passing)],
+            hello,
+            r"^layer 1 \(mutates_headers\) mutated the header list layer 2 \(Passing\) gave it",
+            id="mutates headers",
+        ),
+        pytest.param(
+            [Layer(Passing)], bad_app, r"^the app: Iterator yielded non-bytestring", id="the app itself"
+        ),
+    ],
+)
+def test_layer_lint_blames_the_layer_at_fault(
+    layers: list[Layer[Any]], app: WSGIApplication, message: str
+) -> None:
+    with pytest.raises(LayerViolation, match=message):
+        client(app, pipeline=Pipeline(*layers), layer_lint=True, lint=False).get("/")
+    gc.collect()
+
+
+def test_layer_lint_needs_the_pipeline() -> None:
+    with pytest.raises(ValueError, match="layer_lint needs the layers"):
+        client(hello, layer_lint=True)
+
+
+def test_capture_logs_collects_and_restores() -> None:
+    logger = logging.getLogger("wsgistack.example")
+    parent = logging.getLogger("wsgistack")
+    level = parent.level
+    with capture_logs() as records:
+        logger.debug("debug %s", "detail")
+        logging.getLogger("elsewhere").warning("not ours")
+    logger.warning("after")
+    assert [record.getMessage() for record in records] == ["debug detail"]
+    assert parent.level == level
+    assert parent.handlers == []
