@@ -39,7 +39,9 @@ class Stats:
     @property
     def spread(self) -> float:
         """Half the distance between the fastest and slowest run, relative to the median."""
-        return (max(self.runs) - min(self.runs)) / 2 / self.median if self.median else 0.0
+        if not self.runs or not self.median:
+            return 0.0
+        return (max(self.runs) - min(self.runs)) / 2 / self.median
 
 
 def measure(

@@ -18,13 +18,19 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["SERVERS", "free_port", "last_output", "serve", "wait_for_port"]
+__all__ = ["SERVERS", "ServerURL", "free_port", "last_output", "serve", "wait_for_port"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ("waitress", "gunicorn")
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 _outputs: list[str] = []
+
+
+class ServerURL(str):
+    """The base URL (``http://127.0.0.1:PORT``), carrying the server's process for tests that watch it."""
+
+    process: subprocess.Popen[bytes]
 
 
 def free_port() -> int:
@@ -65,7 +71,7 @@ def serve(
     server: str = "waitress",
     env: dict[str, str] | None = None,
     args: Sequence[str] = (),
-) -> Iterator[str]:
+) -> Iterator[ServerURL]:
     """Run ``app_ref`` ("module:attr") under ``server``; yield ``http://127.0.0.1:PORT``."""
     port = free_port()
     child_env = {
@@ -89,7 +95,9 @@ def serve(
                 raise RuntimeError(
                     f"{server} {app_ref}: {exc}\n{log.read().decode(errors='replace')}"
                 ) from None
-            yield f"http://127.0.0.1:{port}"
+            url = ServerURL(f"http://127.0.0.1:{port}")
+            url.process = process
+            yield url
         finally:
             process.terminate()
             try:
