@@ -118,6 +118,12 @@ def test_callbacks_run_when_the_app_close_raises() -> None:
     assert ran == [True]
 
 
+def test_iterable_without_close_and_no_callbacks() -> None:
+    wrapped = ClosingIterable([b"a"])
+    wrapped.close()
+    assert list(wrapped) == [b"a"]
+
+
 def test_iterable_without_close_runs_callbacks() -> None:
     ran: list[bool] = []
     ClosingIterable([b"a"], on_close=[lambda: ran.append(True)]).close()
@@ -195,15 +201,54 @@ def test_exc_info_before_sent_replaces_and_is_forwarded() -> None:
 
 def test_exc_info_after_sent_is_reraised_not_forwarded() -> None:
     server = Server()
-    response = ResponseStart(server)
+    response = ResponseStart(server, map_chunk=bytes.upper)
     body = response.body([b"sent"])
     response("200 OK", [])
-    assert list(body) == [b"sent"]
+    assert list(body) == [b"SENT"]
     exc_info = failing_exc_info("late")
     with pytest.raises(ValueError, match="late") as raised:
         response("500 Internal Server Error", [], exc_info)
     assert raised.value is exc_info[1]
     assert len(server.calls) == 1
+
+
+def test_without_hooks_the_body_is_the_apps_own_iterable() -> None:
+    body = Body([b"a"])
+    response = ResponseStart(Server())
+    assert response.body(body) is body  # no per-chunk cost; a file_wrapper keeps its identity
+    closed: list[bool] = []
+    wrapped = response.body(body, on_close=[lambda: closed.append(True)])
+    assert isinstance(wrapped, ClosingIterable)
+    wrapped.close()
+    assert (body.closes, closed) == (1, [True])
+
+
+def test_tracked_body_without_hooks() -> None:
+    response = ResponseStart(Server())
+    body = response.body([b"", b"x"], track=True)
+    response("200 OK", [])
+    chunks = iter(body)
+    assert next(chunks) == b""
+    assert not response.sent
+    assert next(chunks) == b"x"
+    assert response.sent
+
+
+def test_untracked_body_leaves_late_exc_info_to_the_server() -> None:
+    """Without hooks ``sent`` is not tracked; the server, which knows what it sent, re-raises."""
+    sent = [False]
+
+    def server(status: str, headers: Headers, exc_info: OptExcInfo = None) -> Callable[[bytes], object]:
+        if exc_info is not None and exc_info[1] is not None and sent[0]:
+            raise exc_info[1].with_traceback(exc_info[2])
+        return lambda data: None
+
+    response = ResponseStart(server)
+    response("200 OK", [])
+    assert list(response.body([b"x"])) == [b"x"]
+    sent[0] = True
+    with pytest.raises(ValueError, match="late"):
+        response("500 Internal Server Error", [], failing_exc_info("late"))
 
 
 def test_deferred_headers_go_out_with_the_first_value_after_map() -> None:
@@ -285,6 +330,7 @@ def test_body_passes_on_close_callbacks_and_trailer() -> None:
     response = ResponseStart(Server(), trailer=lambda: b"end")
     body = response.body([b"x"], on_close=[lambda: closed.append(True)])
     response("200 OK", [])
+    assert isinstance(body, ClosingIterable)
     assert list(body) == [b"x", b"end"]
     body.close()
     assert closed == [True]

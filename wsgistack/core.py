@@ -129,7 +129,11 @@ class ClosingIterable:
             return
         self._closed = True
         close = getattr(self._iterable, "close", None)
-        run_all((close, *self._on_close) if close is not None else self._on_close)
+        if not self._on_close:
+            if close is not None:
+                close()
+        else:
+            run_all((close, *self._on_close) if close is not None else self._on_close)
 
 
 class ResponseStart:
@@ -140,8 +144,8 @@ class ResponseStart:
     exactly as PEP 3333 requires: an error may replace status and headers until the headers are *sent*,
     and after that it is re-raised so the server aborts the connection instead of appending to a
     response that already went out. ``sent`` becomes true when the first non-empty chunk is handed to
-    the server through :meth:`body` or :meth:`write`; "start_response was called" is not the same thing
-    (Paste's and werkzeug's error pages get this wrong).
+    the server through a wrapping :meth:`body`, :meth:`write` or :meth:`handing_out`; "start_response
+    was called" is not the same thing (Paste's and werkzeug's error pages get this wrong).
 
     With ``defer=True`` the server's ``start_response`` is called only when the first value (or the end
     of an empty body) is handed out, after ``map_chunk`` has seen it, so a middleware can decide its
@@ -176,12 +180,22 @@ class ResponseStart:
         self.sent = False
 
     def __call__(self, status: str, headers: Headers, exc_info: OptExcInfo = None, /) -> Write:
-        try:
-            if exc_info is not None and exc_info[1] is not None:
-                if self.sent:
-                    raise exc_info[1].with_traceback(exc_info[2])
-            elif self.status is not None:
+        if exc_info is None or exc_info[1] is None:
+            if self.status is not None:
                 raise RuntimeError("start_response() called a second time without exc_info (PEP 3333)")
+            self.status = status
+            self.headers = headers = list(headers)
+            if self._defer:
+                pass
+            elif self._rewrite is None:  # the common case, inlined: this runs on every request
+                self._server_write = self._start_response(status, headers)
+                self.forwarded = True
+            else:
+                self._forward()
+            return self.write
+        try:
+            if self.sent:
+                raise exc_info[1].with_traceback(exc_info[2])
             self.status, self.headers = status, list(headers)
             if self.forwarded or not self._defer:
                 self._forward(exc_info)
@@ -218,9 +232,23 @@ class ResponseStart:
             self._server_write(data)
 
     def body(
-        self, iterable: Iterable[bytes], *, on_close: Iterable[Callable[[], object]] = ()
-    ) -> ClosingIterable:
-        """Wrap the app's iterable for the server, tracking *sent* and applying the chunk hooks."""
+        self,
+        iterable: Iterable[bytes],
+        *,
+        on_close: Iterable[Callable[[], object]] = (),
+        track: bool = False,
+    ) -> Iterable[bytes]:
+        """The app's iterable prepared for the server: hooks applied, closed exactly once.
+
+        Without ``map_chunk``, ``trailer``, ``defer`` or ``track`` there is nothing to do per chunk, so
+        the app's iterable is returned as it is (wrapped only to run ``on_close``): no per-chunk cost,
+        and a ``wsgi.file_wrapper`` keeps its identity. ``sent`` is then not tracked, and that is still
+        exact: an ``exc_info`` replacement goes to the server, which knows what it sent and re-raises.
+        A layer that decides for itself between replacing and re-raising passes ``track=True``.
+        """
+        if self._map is None and self._trailer is None and not self._defer and not track:
+            on_close = tuple(on_close)
+            return ClosingIterable(iterable, on_close=on_close) if on_close else iterable
         return ClosingIterable(
             iterable, on_close=on_close, map_chunk=self._map, trailer=self._trailer, response=self
         )
