@@ -18,4 +18,5 @@ LayerMaker = Callable[[Path], Layer[Any]]
 
 VARIANTS: dict[str, list[LayerMaker]] = {
     # one entry per registered layer: defaults first, then configured variants
+    "errors": [lambda d: Layer.named("errors"), lambda d: Layer.named("errors", debug=True)],
 }

@@ -190,3 +190,15 @@ def test_capture_logs_collects_and_restores() -> None:
     assert [record.getMessage() for record in records] == ["debug detail"]
     assert parent.level == level
     assert parent.handlers == []
+
+
+def test_propagate_errors_makes_catch_errors_reraise() -> None:
+    from wsgistack import CatchErrors
+
+    def failing(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        raise LookupError("the app's own error")
+
+    stack = Pipeline(Layer(CatchErrors))
+    assert client(failing, pipeline=stack).get("/", status=500).status_int == 500
+    with capture_logs("wsgistack.errors"), pytest.raises(LookupError, match="the app's own error"):
+        client(failing, pipeline=stack, propagate_errors=True).get("/")

@@ -16,6 +16,7 @@ from typing import Any, Concatenate, Generic, ParamSpec
 from .core import WSGIApplication
 
 # middleware imports (one per line)
+from .errors import CatchErrors
 
 __all__ = ["REGISTRY", "Layer", "LayerError", "Pipeline", "Registration"]
 
@@ -47,6 +48,7 @@ def _registrations(*entries: Registration) -> Mapping[str, Registration]:
 #: The built-in middlewares by registry/INI name (``egg:wsgistack#<name>``).
 REGISTRY: Mapping[str, Registration] = _registrations(
     # one Registration(...) per middleware, one per line
+    Registration("errors", CatchErrors, handles_errors=True),
 )
 
 

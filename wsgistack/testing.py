@@ -41,6 +41,7 @@ from wsgiref.validate import validator
 import webtest
 
 from .core import ClosingIterable, Headers, OptExcInfo, StartResponse, WSGIApplication, WSGIEnvironment
+from .errors import PROPAGATE_KEY
 from .pipeline import Pipeline
 
 __all__ = [
@@ -540,7 +541,7 @@ def client(
 
 
 #: Environ key that makes CatchErrors re-raise instead of answering 500 (set by ``propagate_errors``).
-PROPAGATE_ERRORS = "wsgistack.errors.propagate"
+PROPAGATE_ERRORS = PROPAGATE_KEY
 _GUARDS = "wsgistack.testing.guards"
 
 
