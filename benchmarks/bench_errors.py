@@ -66,7 +66,7 @@ class _Discard:
 
 
 def run(report: Report, quick: bool) -> None:
-    from paste.exceptions.errormiddleware import ErrorMiddleware  # type: ignore[import-untyped]
+    from paste.exceptions.errormiddleware import ErrorMiddleware
 
     environ = make_environ("/items/1", headers={"Accept": "text/html"})
     environ["wsgi.errors"] = _Discard()  # Paste reports there; wsgistack logs (silenced below)

@@ -1,4 +1,7 @@
-"""Run the benchmark suites: ``python -m benchmarks.run [--quick] [--only a,b] [--json FILE]``."""
+"""Run the benchmark suites.
+
+``python -m benchmarks.run [--quick] [--only a,b] [--json FILE] [--markdown FILE]``
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny counts: prove the suites run")
     parser.add_argument("--only", help="comma-separated suite names (default: all)")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--markdown", metavar="FILE", help="write the tables as Markdown")
     args = parser.parse_args(argv)
     report = Report()
     report.note(f"Python {platform.python_version()} on {platform.machine()}, {time.strftime('%Y-%m-%d')}.")
@@ -26,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     print(report.markdown())
     if args.json:
         report.save(args.json)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as file:
+            file.write(report.markdown() + "\n")
     return 0
 
 

@@ -124,6 +124,18 @@ def test_iterable_without_close_and_no_callbacks() -> None:
     assert list(wrapped) == [b"a"]
 
 
+def test_iterable_without_close_runs_every_callback_even_if_one_raises() -> None:
+    ran: list[str] = []
+
+    def fail() -> None:
+        ran.append("fail")
+        raise OSError("callback failed")
+
+    with pytest.raises(OSError, match="callback failed"):
+        ClosingIterable([b"a"], on_close=[fail, lambda: ran.append("after")]).close()
+    assert ran == ["fail", "after"]
+
+
 def test_iterable_without_close_runs_callbacks() -> None:
     ran: list[bool] = []
     ClosingIterable([b"a"], on_close=[lambda: ran.append(True)]).close()
@@ -424,6 +436,10 @@ def test_check_header(name: str, value: str, error: str | None) -> None:
         pytest.param("1024", 1024, id="number"),
         pytest.param(" 12 ", 12, id="surrounding whitespace"),
         pytest.param("007", 7, id="leading zeros"),
+        pytest.param("9" * 18, 10**18 - 1, id="18 digits"),
+        pytest.param("1" + "0" * 18, sys.maxsize, id="19 digits: larger than any limit"),
+        pytest.param("0" * 30 + "5", 5, id="many leading zeros"),
+        pytest.param("9" * 5000, sys.maxsize, id="beyond int()'s digit limit"),
         pytest.param("-1", ValueError, id="negative"),
         pytest.param("+1", ValueError, id="plus sign"),
         pytest.param("1,1", ValueError, id="several values"),

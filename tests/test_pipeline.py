@@ -182,3 +182,35 @@ def test_mypy_catches_a_misspelt_option(tmp_path: Path) -> None:
     assert 'snippet.py:5: error: Unexpected keyword argument "sufix" for "Layer"' in stdout
     assert 'snippet.py:6: error: Argument 2 to "Layer" has incompatible type "int"; expected "str"' in stdout
     assert "snippet.py:4" not in stdout
+
+
+def test_registrations_resolve_lazily() -> None:
+    registration = Registration("later", "tests.test_pipeline:Mark")
+    assert repr(registration) == "Registration('later', 'tests.test_pipeline:Mark')"
+    assert registration.factory is Mark
+    assert Registration("now", Mark, handles_errors=True).target == "tests.test_pipeline:Mark"
+    assert (
+        repr(REGISTRY["errors"])
+        == "Registration('errors', 'wsgistack.errors:CatchErrors', handles_errors=True)"
+    )
+
+
+def test_every_public_name_resolves() -> None:
+    import wsgistack
+
+    assert set(wsgistack.__all__) == {*wsgistack._EXPORTS, "__version__"}
+    for name in wsgistack._EXPORTS:
+        assert getattr(wsgistack, name) is not None
+    assert set(wsgistack.__all__) <= set(dir(wsgistack))
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        wsgistack.Nope  # noqa: B018
+
+
+def test_import_is_lazy() -> None:
+    """``import wsgistack`` loads no middleware: a process pays only for what it uses."""
+    import subprocess
+    import sys
+
+    code = "import sys, wsgistack; print(sorted(m for m in sys.modules if m.startswith('wsgistack')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['wsgistack']"

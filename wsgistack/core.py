@@ -13,6 +13,7 @@ that it was given, and nothing runs on import.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import TypeAlias
@@ -99,7 +100,7 @@ class ClosingIterable:
         response: ResponseStart | None = None,
     ) -> None:
         self._iterable = iterable
-        self._on_close = tuple(on_close)
+        self._on_close = on_close if type(on_close) is tuple else tuple(on_close)
         self._map = map_chunk
         self._trailer = trailer
         self._response = response
@@ -129,18 +130,24 @@ class ClosingIterable:
             return
         self._closed = True
         close = getattr(self._iterable, "close", None)
-        if not self._on_close:
-            if close is not None:
-                close()
+        callbacks = self._on_close
+        if close is None:
+            if len(callbacks) == 1:
+                callbacks[0]()  # the common case, without run_all's bookkeeping
+            elif callbacks:
+                run_all(callbacks)
+        elif callbacks:
+            run_all((close, *callbacks))
         else:
-            run_all((close, *self._on_close) if close is not None else self._on_close)
+            close()
 
 
 class ResponseStart:
     """Per-request stand-in for the server's ``start_response``; pass the instance to the inner app.
 
     It records ``status`` and ``headers`` (a copy: the app's list is never mutated), applies
-    ``rewrite(status, headers) -> (status, headers)`` before they go out, and forwards ``exc_info``
+    ``rewrite(status, headers) -> (status, headers)`` before they go out (again for an ``exc_info``
+    replacement, so the replacing response gets the same treatment), and forwards ``exc_info``
     exactly as PEP 3333 requires: an error may replace status and headers until the headers are *sent*,
     and after that it is re-raised so the server aborts the connection instead of appending to a
     response that already went out. ``sent`` becomes true when the first non-empty chunk is handed to
@@ -327,7 +334,9 @@ def parse_content_length(value: str | None) -> int | None:
         return None
     if not (value.isascii() and value.isdigit()):
         raise ValueError(f"invalid Content-Length {value!r}")
-    return int(value)
+    digits = value.lstrip("0") or "0"
+    # A valid but absurd length (int() refuses more than 4300 digits) is simply larger than any limit.
+    return sys.maxsize if len(digits) > 18 else int(digits)
 
 
 def plain_response(

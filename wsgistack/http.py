@@ -64,8 +64,7 @@ def parse_qlist(value: str) -> list[tuple[str, dict[str, str], float]]:
 
 @lru_cache(maxsize=512)
 def _codings(accept_encoding: str) -> Mapping[str, float]:
-    if len(accept_encoding) > MAX_HEADER_LENGTH:
-        return _NO_PREFERENCES
+    # Callers check MAX_HEADER_LENGTH first, so an oversized header never becomes a cache key.
     codings: dict[str, float] = {}
     for item, _, q in parse_qlist(accept_encoding):
         if set(item) <= _TCHAR:  # a token only: "x-gzip-really" is not gzip, nor is "gzip/x"
@@ -82,7 +81,10 @@ def encoding_q(accept_encoding: str | None, coding: str) -> float:
     ``identity`` stays acceptable unless refused by ``identity;q=0`` or a ``*;q=0`` that does not name it.
     """
     coding = _CODING_ALIASES.get(coding.lower(), coding.lower())
-    codings = _codings(accept_encoding) if accept_encoding else _NO_PREFERENCES
+    if accept_encoding and len(accept_encoding) <= MAX_HEADER_LENGTH:
+        codings = _codings(accept_encoding)
+    else:
+        codings = _NO_PREFERENCES
     if coding in codings:
         return codings[coding]
     if "*" in codings:
@@ -95,6 +97,13 @@ def preferred_encoding(accept_encoding: str | None, offered: Sequence[str]) -> s
     (the server's preference). None when the client accepts none of them. Include ``"identity"`` in
     ``offered`` to let an unencoded response win where the client ranks it higher.
     """
+    if not accept_encoding or len(accept_encoding) > MAX_HEADER_LENGTH:
+        return None if "identity" not in offered else "identity"
+    return _preferred(accept_encoding, offered if isinstance(offered, tuple) else tuple(offered))
+
+
+@lru_cache(maxsize=512)
+def _preferred(accept_encoding: str, offered: tuple[str, ...]) -> str | None:
     best, best_q = None, 0.0
     for coding in offered:
         q = encoding_q(accept_encoding, coding)
@@ -105,8 +114,6 @@ def preferred_encoding(accept_encoding: str | None, offered: Sequence[str]) -> s
 
 @lru_cache(maxsize=512)
 def _media_ranges(accept: str) -> tuple[tuple[str, str, float], ...]:
-    if len(accept) > MAX_HEADER_LENGTH:
-        return ()
     ranges = []
     for item, _, q in parse_qlist(accept):
         main, slash, sub = item.partition("/")
@@ -132,7 +139,7 @@ def negotiate_media_type(accept: str | None, offered: Sequence[str]) -> str:
     """
     if not offered:
         raise ValueError("negotiate_media_type() needs at least one offered type")
-    ranges = _media_ranges(accept) if accept else ()
+    ranges = _media_ranges(accept) if accept and len(accept) <= MAX_HEADER_LENGTH else ()
     best, best_q = offered[0], 0.0
     for media_type in offered:
         main, _, sub = media_type.lower().partition(";")[0].strip().partition("/")
@@ -209,8 +216,6 @@ def _parse_fixed_date(value: str) -> int | None:
         if match is None:
             return None
         month, day, hour, minute, second, year = match.groups()
-        if day[0] == " " and day[1] == "0":
-            return None
     return _timestamp(int(year), _MONTH_NUMBERS[month], int(day), int(hour), int(minute), int(second))
 
 
@@ -364,8 +369,9 @@ def parse_range(value: str, size: int, *, max_ranges: int = 100) -> tuple[tuple[
         if first:
             if not _is_digits(first) or (last and not _is_digits(last)):
                 return None
-            start, end = int(first), (int(last) if last else size - 1)
-            if end < start:
+            start = int(first)
+            end = int(last) if last else size - 1
+            if last and end < start:
                 return None  # an invalid int-range makes the whole ranges-specifier invalid (§14.1.1)
             if start < size:
                 ranges.append((start, min(end, size - 1)))

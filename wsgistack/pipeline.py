@@ -6,17 +6,15 @@ as in Django's ``MIDDLEWARE``, Starlette and PasteDeploy's ``pipeline =``.
 
 from __future__ import annotations
 
-import difflib
-import inspect
+import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Concatenate, Generic, ParamSpec
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec
 
 from .core import WSGIApplication
 
-# middleware imports (one per line)
-from .errors import CatchErrors
+if TYPE_CHECKING:
+    import inspect
 
 __all__ = ["REGISTRY", "Layer", "LayerError", "Pipeline", "Registration"]
 
@@ -28,17 +26,32 @@ class LayerError(TypeError):
     """A layer's options do not fit its factory; the message names the layer and the accepted options."""
 
 
-@dataclass(frozen=True)
 class Registration:
     """A middleware known by name to pipelines, configuration files and the contract test matrix.
 
-    ``handles_errors`` marks a layer that turns exceptions into responses (the contract expects a 5xx
-    instead of the exception while nothing has been sent).
+    ``target`` is the factory or its ``"module:attribute"`` path, imported on first use so that
+    registering every built-in middleware costs no imports. ``handles_errors`` marks a layer that
+    turns exceptions into responses (the contract expects a 5xx instead of the exception while nothing
+    has been sent).
     """
 
-    name: str
-    factory: Factory
-    handles_errors: bool = False
+    __slots__ = ("_factory", "handles_errors", "name", "target")
+
+    def __init__(self, name: str, target: Factory | str, *, handles_errors: bool = False) -> None:
+        self.name, self.handles_errors = name, handles_errors
+        self.target = target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
+        self._factory: Factory | None = None if isinstance(target, str) else target
+
+    @property
+    def factory(self) -> Factory:
+        if self._factory is None:
+            module, _, attribute = self.target.partition(":")
+            self._factory = getattr(importlib.import_module(module), attribute)
+        return self._factory
+
+    def __repr__(self) -> str:
+        errors = ", handles_errors=True" if self.handles_errors else ""
+        return f"Registration({self.name!r}, {self.target!r}{errors})"
 
 
 def _registrations(*entries: Registration) -> Mapping[str, Registration]:
@@ -47,14 +60,19 @@ def _registrations(*entries: Registration) -> Mapping[str, Registration]:
 
 #: The built-in middlewares by registry/INI name (``egg:wsgistack#<name>``).
 REGISTRY: Mapping[str, Registration] = _registrations(
-    # one Registration(...) per middleware, one per line
-    Registration("errors", CatchErrors, handles_errors=True),
+    Registration("static", "wsgistack.static:StaticFiles"),
+    Registration("compress", "wsgistack.compress:Compress"),
+    Registration("body_limit", "wsgistack.body_limit:BodyLimit"),
+    Registration("errors", "wsgistack.errors:CatchErrors", handles_errors=True),
+    Registration("access_log", "wsgistack.access_log:AccessLog"),
+    Registration("request_id", "wsgistack.request_id:RequestID"),
 )
 
 
 def _describe_factory(factory: Factory) -> str:
+    path = f"{getattr(factory, '__module__', '')}:{getattr(factory, '__qualname__', '')}"
     for registration in REGISTRY.values():
-        if registration.factory is factory:
+        if registration.target == path:
             return registration.name
     return getattr(factory, "__qualname__", repr(factory))
 
@@ -102,6 +120,8 @@ class Layer(Generic[P]):
 
 
 def _bind(name: str, factory: Factory, args: tuple[Any, ...], options: dict[str, Any]) -> None:
+    import inspect  # only when a layer is built: it costs more to import than the rest of the package
+
     try:
         signature = inspect.signature(factory)
     except (TypeError, ValueError):  # a builtin without a signature: nothing to check against
@@ -113,6 +133,8 @@ def _bind(name: str, factory: Factory, args: tuple[Any, ...], options: dict[str,
         unknown = [key for key in options if key not in signature.parameters]
         takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
         if unknown and not takes_any:
+            import difflib
+
             hint = difflib.get_close_matches(unknown[0], accepted, n=1)
             suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise LayerError(
@@ -123,6 +145,8 @@ def _bind(name: str, factory: Factory, args: tuple[Any, ...], options: dict[str,
 
 
 def _signature_tail(signature: inspect.Signature) -> str:
+    import inspect
+
     params = [
         param.replace(annotation=_Annotation(param.annotation))
         if isinstance(param.annotation, str)

@@ -15,6 +15,11 @@ reading), with ``wsgiref.validate`` on both sides of the middleware and a strict
   yields fewer values than the app did (PEP 3333, "Middleware Handling of Block Boundaries");
 * breaks any rule ``wsgiref.validate`` checks (str chunks, bad headers, iterating after close...).
 
+The "exc_info after sent" shape expects the app's replacement to be refused once the app's first
+non-empty value has gone out. A layer that holds that value back (yielding ``b""`` while a compressor
+buffers it) could still accept the replacement correctly; such a layer passes the matrix by handing
+the first non-empty value on at once, as ``Compress`` does.
+
 Example, for a middleware class ``Tagging``::
 
     import pytest

@@ -1,0 +1,227 @@
+"""The ``wsgistack`` command: check, serve (waitress, gunicorn, wsgiref; signals; reload), compress."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import types
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.servers import free_port, wait_for_port
+from wsgistack.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "recipes" / "demo.ini"
+BOUND = 15.0
+
+
+def test_check_prints_the_stack(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(DEMO)]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0].endswith("[filter:request_id]")
+    assert "max_bytes=1048576" in out
+    assert "[app:demo]" in out.splitlines()[-1]
+    assert f"ok: {DEMO} [main] loads" in err
+
+
+def test_check_reports_the_error_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.ini"
+    path.write_text(
+        "[filter-app:main]\nuse = egg:wsgistack#compress\nminimum_size = huge\nnext = x\n"
+        "[app:x]\nuse = egg:wsgistack#demo\n"
+    )
+    assert main(["check", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"wsgistack check: error: {path}:3 [filter-app:main] minimum_size: ")
+
+
+def test_check_prints_warnings_and_takes_global_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "w.ini"
+    path.write_text("[app:main]\nuse = egg:wsgistack#demo\ntitle = %(site)s\n")
+    assert main(["check", str(path), "site=Mine", "title=x"]) == 0
+    _out, err = capsys.readouterr()
+    assert "warning: " in err
+    assert "title is ignored because the global configuration" in err
+    assert main(["check", str(path), "notkeyvalue"]) == 1
+    assert "'notkeyvalue' is not KEY=VALUE" in capsys.readouterr().err
+
+
+def test_check_named_section_and_toml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "wsgistack.toml"
+    path.write_text('app = "tests.test_config:toml_app"\n[[layer]]\nuse = "errors"\ndebug = true\n')
+    assert main(["check", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "└── tests.test_config:toml_app"
+    assert main(["check", str(DEMO), "-n", "demo"]) == 0
+    assert capsys.readouterr().out.startswith("egg:wsgistack#demo(")
+
+
+def test_compress_delegates_to_precompress(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+    fake = types.ModuleType("wsgistack.precompress")
+
+    def fake_main(argv: list[str]) -> int:
+        calls.append(argv)
+        return 0
+
+    fake.main = fake_main  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "wsgistack.precompress", fake)
+    assert main(["compress", "static", "--level", "9"]) == 0
+    assert calls == [["static", "--level", "9"]]
+
+
+def test_compress_runs_precompress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "site.css").write_text("body { color: red }\n" * 200)
+    assert main(["compress", str(tmp_path)]) == 0
+    assert (tmp_path / "site.css.gz").is_file()
+    assert "1 files" in capsys.readouterr().out
+
+
+def test_compress_help_is_precompress_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["compress", "--help"])
+    assert caught.value.code == 0
+    assert "DIR" in capsys.readouterr().out.upper()
+
+
+def test_compress_without_precompress(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "wsgistack.precompress", None)  # as if the module did not exist
+    assert main(["compress", "static"]) == 2
+    assert "has no wsgistack.precompress module" in capsys.readouterr().err
+
+
+@contextmanager
+def serving(*args: str, port: int) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """``python -m wsgistack serve …`` in a subprocess; yields the process, its URL and its output file."""
+    with tempfile.TemporaryDirectory() as scratch:
+        output = Path(scratch) / "output.txt"
+        with output.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "wsgistack", "serve", *args, "--port", str(port)],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                wait_for_port(port, process, timeout=BOUND)
+                yield process, f"http://127.0.0.1:{port}", output
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                process.wait()
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def stop(process: subprocess.Popen[bytes], signum: int) -> int:
+    process.send_signal(signum)
+    return process.wait(BOUND)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_serve_demo_with_waitress_logging_and_graceful_stop(signum: int) -> None:
+    port = free_port()
+    with serving(str(DEMO), port=port) as (process, base, output):
+        status, body = get(f"{base}/")
+        assert status == 200
+        assert b"wsgistack demo" in body
+        assert get(f"{base}/boom")[0] == 500
+        assert stop(process, signum) == 0
+        text = output.read_text()
+    assert f"serving {DEMO} with waitress on http://127.0.0.1:{port}/" in text
+    assert '[wsgistack.access] 127.0.0.1 "GET / HTTP/1.1" 200' in text  # demo.ini's [loggers] applied
+    assert "ERROR [wsgistack.errors]" in text
+
+
+def test_serve_stops_after_the_request_in_progress() -> None:
+    port = free_port()
+    with serving(str(DEMO), port=port) as (process, base, _):
+        with urllib.request.urlopen(f"{base}/stream", timeout=10) as response:
+            first = response.readline()
+            process.send_signal(signal.SIGTERM)
+            rest = response.read()
+        assert first.startswith(b"line 1 of 5")
+        assert rest.count(b"line ") == 4  # the stream in progress completed
+        assert process.wait(BOUND) == 0
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "wsgiref"])
+def test_serve_with_other_servers(server: str) -> None:
+    port = free_port()
+    with serving(str(DEMO), "--server", server, port=port) as (process, base, output):
+        assert get(f"{base}/api/info")[0] == 200
+        stop(process, signal.SIGTERM)
+        text = output.read_text()
+    assert f"with {server} on http://127.0.0.1:{port}/" in text
+    if server == "wsgiref":
+        assert "wsgiref is for development only" in text
+
+
+def test_serve_bad_config_exits_1(tmp_path: Path) -> None:
+    path = tmp_path / "bad.ini"
+    path.write_text("[app:main]\nuse = egg:wsgistack#nosuch\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "wsgistack", "serve", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BOUND,
+    )
+    assert result.returncode == 1
+    assert f"wsgistack serve: error: {path}:2 [app:main] use: " in result.stderr
+
+
+def test_serve_reloads_when_the_config_changes(tmp_path: Path) -> None:
+    path = tmp_path / "site.ini"
+    path.write_text("[app:main]\nuse = egg:wsgistack#demo\ntitle = first\n")
+    port = free_port()
+    with serving(str(path), "--reload", port=port) as (process, base, output):
+        assert b"<title>first</title>" in get(f"{base}/")[1]
+        time.sleep(1.1)  # mtime granularity
+        path.write_text("[app:main]\nuse = egg:wsgistack#demo\ntitle = second\n")
+        deadline = time.monotonic() + BOUND
+        while time.monotonic() < deadline:
+            try:
+                if b"<title>second</title>" in get(f"{base}/")[1]:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"no reload:\n{output.read_text()}")
+        assert stop(process, signal.SIGINT) in (0, -signal.SIGINT)
+        assert "a file changed; restarting" in output.read_text()
+
+
+def test_console_script_and_module_entry_point() -> None:
+    script = Path(sys.executable).parent / "wsgistack"
+    for command in ([str(script)], [sys.executable, "-m", "wsgistack"]):
+        result = subprocess.run(
+            [*command, "check", str(DEMO)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=BOUND,
+            env={**os.environ},
+        )
+        assert result.returncode == 0, result.stderr
+        assert "[app:demo]" in result.stdout

@@ -1,0 +1,199 @@
+"""``wsgistack compress DIR``: which files get variants, their bytes and metadata, idempotence, the CLI."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from pathlib import Path
+
+import brotli
+import pytest
+import zstandard
+
+from tests.test_static import Inner, call
+from wsgistack import StaticFiles, cli
+from wsgistack.precompress import compress_file, find_files, main
+
+T0 = 1_600_000_000
+TEXT = b"".join(
+    b".rule-%d { color: #%06x; margin: %dpx }\n" % (i, i * 4099 % 0xFFFFFF, i % 17) for i in range(400)
+)
+DECODE = {".gz": gzip.decompress, ".br": brotli.decompress, ".zst": zstandard.ZstdDecompressor().decompress}
+
+
+def write(root: Path, name: str, data: bytes, mode: int = 0o644) -> Path:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    path.chmod(mode)
+    os.utime(path, ns=(T0 * 10**9, T0 * 10**9))
+    return path
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "static"
+    write(root, "app.css", TEXT)
+    write(root, "js/app.js", TEXT.replace(b"color", b"background"), mode=0o640)
+    write(root, "photo.jpg", TEXT)  # compressible bytes, but the type is skipped
+    write(root, "fonts/a.woff2", TEXT)
+    write(root, "tiny.txt", b"ab")  # nothing to gain
+    write(root, "empty.txt", b"")
+    write(root, "random.bin", os.urandom(4096))  # incompressible
+    write(root, ".hidden.css", TEXT)
+    write(root, ".git/config.txt", TEXT)
+    write(root, "archive.tar.gz", gzip.compress(TEXT, mtime=0))
+    write(tmp_path, "outside.css", TEXT)
+    (root / "link.css").symlink_to(tmp_path / "outside.css")
+    return root
+
+
+def variants(root: Path) -> set[str]:
+    return {
+        str(path.relative_to(root))
+        for path in root.rglob("*")
+        if path.suffix in DECODE and path.name != "archive.tar.gz"
+    }
+
+
+def test_variants_for_compressible_files_only(tree: Path) -> None:
+    assert main([str(tree), "--jobs", "1", "--quiet"]) == 0
+    assert variants(tree) == {
+        "app.css.br", "app.css.zst", "app.css.gz", "js/app.js.br", "js/app.js.zst", "js/app.js.gz",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", [".br", ".zst", ".gz"])
+def test_variant_bytes_and_metadata(tree: Path, suffix: str) -> None:
+    main([str(tree), "-j", "1", "-q"])
+    for name, mode in (("app.css", 0o644), ("js/app.js", 0o640)):
+        source, variant = tree / name, tree / (name + suffix)
+        assert DECODE[suffix](variant.read_bytes()) == source.read_bytes()
+        assert variant.stat().st_mtime_ns == source.stat().st_mtime_ns
+        assert variant.stat().st_mode & 0o777 == mode
+        assert variant.stat().st_size <= source.stat().st_size * 0.95
+
+
+def test_output_is_deterministic(tree: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(tree, copy, symlinks=True)
+    main([str(tree), "-j", "1", "-q"])
+    main([str(copy), "-j", "1", "-q"])
+    for name in variants(tree):
+        assert (tree / name).read_bytes() == (copy / name).read_bytes(), name
+
+
+def test_second_run_is_idempotent(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main([str(tree), "-j", "1"])
+    first = {name: ((tree / name).read_bytes(), (tree / name).stat().st_ino) for name in variants(tree)}
+    capsys.readouterr()
+    assert main([str(tree), "-j", "1"]) == 0
+    assert {
+        name: ((tree / name).read_bytes(), (tree / name).stat().st_ino) for name in variants(tree)
+    } == first
+    assert "0 variants written, 6 already up to date" in capsys.readouterr().out
+
+
+def test_changed_source_refreshes_and_incompressible_source_removes_stale_variants(tree: Path) -> None:
+    main([str(tree), "-j", "1", "-q"])
+    write(tree, "app.css", TEXT + b"/* more */\n")
+    os.utime(tree / "app.css", ns=((T0 + 10) * 10**9, (T0 + 10) * 10**9))
+    write(tree, "js/app.js", os.urandom(8192))
+    os.utime(tree / "js/app.js", ns=((T0 + 10) * 10**9, (T0 + 10) * 10**9))
+    main([str(tree), "-j", "1", "-q"])
+    assert gzip.decompress((tree / "app.css.gz").read_bytes()) == TEXT + b"/* more */\n"
+    assert (tree / "app.css.gz").stat().st_mtime_ns == (T0 + 10) * 10**9
+    assert not any((tree / f"js/app.js{suffix}").exists() for suffix in DECODE)
+
+
+def test_processes_give_the_same_result(tree: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(tree, copy, symlinks=True)
+    assert main([str(tree), "-j", "1", "-q"]) == 0
+    assert main([str(copy), "-j", "2", "-q"]) == 0
+    assert variants(tree) == variants(copy)
+    for name in variants(tree):
+        assert (tree / name).read_bytes() == (copy / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        pytest.param(["--codings", "gzip"], {"app.css.gz"}, id="gzip-only"),
+        pytest.param(["--codings", "br, zstd"], {"app.css.br", "app.css.zst"}, id="two-codings"),
+        pytest.param(["--skip", "css,.js"], set(), id="skip-more-extensions"),
+        pytest.param(["--min-saving", "99"], set(), id="min-saving"),
+    ],
+)
+def test_options(tree: Path, options: list[str], expected: set[str]) -> None:
+    (tree / "js/app.js").unlink()
+    assert main([str(tree), "-j", "1", "-q", *options]) == 0
+    assert variants(tree) == expected
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        pytest.param(["--codings", "deflate"], id="unknown-coding"),
+        pytest.param(["--codings", ","], id="no-coding"),
+        pytest.param(["--min-saving", "100"], id="min-saving-100"),
+        pytest.param(["--min-saving", "-1"], id="min-saving-negative"),
+        pytest.param(["--jobs", "0"], id="jobs-zero"),
+    ],
+)
+def test_usage_errors(tree: Path, arguments: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tree), *arguments])
+    assert exit_info.value.code == 2
+    assert "wsgistack compress" in capsys.readouterr().err
+
+
+def test_missing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "missing")])
+    assert "is not a directory" in capsys.readouterr().err
+
+
+def test_progress_bar_and_summary(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(tree), "-j", "1", "--progress"]) == 0
+    captured = capsys.readouterr()
+    assert "[##############################] 4/4" in captured.err  # app.css, app.js, tiny.txt, random.bin
+    assert captured.out.startswith("4 files (")
+    assert "6 variants written, 0 already up to date, 6 not worth keeping" in captured.out
+
+
+def test_quiet_prints_nothing(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main([str(tree), "-j", "1", "-q", "--progress"])
+    assert capsys.readouterr() == ("", "")
+
+
+def test_a_file_that_cannot_be_read_is_reported(tmp_path: Path) -> None:
+    outcome = compress_file(str(tmp_path / "gone.css"), ("gzip",), 0.05)
+    assert outcome.error is not None
+    assert "No such file" in outcome.error
+
+
+def test_find_files_skips_existing_variants_but_not_lone_gz_names(tree: Path) -> None:
+    write(tree, "data.json", TEXT)
+    write(tree, "data.json.gz", gzip.compress(TEXT, mtime=0))
+    write(tree, "notes.br", TEXT)  # no "notes" next to it: a file of its own (but .br is skipped)
+    found = {os.path.relpath(path, tree) for path in find_files(str(tree))}
+    assert found == {"app.css", os.path.join("js", "app.js"), "tiny.txt", "random.bin", "data.json"}
+
+
+def test_static_files_serve_what_compress_wrote(tree: Path) -> None:
+    main([str(tree), "-j", "1", "-q"])
+    app = StaticFiles(Inner(), tree)
+    for coding, suffix in (("br", ".br"), ("zstd", ".zst"), ("gzip", ".gz")):
+        result = call(app, "/static/app.css", headers={"Accept-Encoding": coding})
+        assert result.header("Content-Encoding") == coding
+        assert result.body == (tree / ("app.css" + suffix)).read_bytes()
+    assert call(app, "/static/app.css", headers={"Accept-Encoding": "br, zstd, gzip"}).header(
+        "Content-Encoding"
+    ) in ("br", "zstd")
+
+
+def test_cli_entry_point(tree: Path) -> None:
+    assert cli.main(["compress", str(tree), "-j", "1", "-q", "--codings", "gzip"]) == 0
+    assert variants(tree) == {"app.css.gz", "js/app.js.gz"}

@@ -1,0 +1,301 @@
+"""``wsgistack compress DIR``: write the ``.br``, ``.zst`` and ``.gz`` siblings that StaticFiles serves.
+
+Each compressible file gets one variant per coding, made with the best installed backend at its highest
+level (offline, so time is cheap and every byte saved is saved on every request). The output is
+deterministic, a variant is kept only if it saves at least ``--min-saving`` percent (5 by default), and it
+carries the source's modification time, so StaticFiles (and nginx's ``gzip_static``) can tell a fresh
+variant from a stale one. Already-compressed formats are skipped, files are spread over all cores, and
+running the command again only redoes files that changed: it is idempotent.
+
+Hidden names (``.git``) and symbolic links are left alone: reading through a link could publish, next
+to it, a compressed copy of a file from outside the directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import stat
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import TextIO
+
+from . import codecs
+
+__all__ = ["SKIP_EXTENSIONS", "SUFFIXES", "Outcome", "compress_file", "find_files", "main"]
+
+#: The file suffix for each coding; StaticFiles also reads ``.zstd``.
+SUFFIXES = {"br": ".br", "zstd": ".zst", "gzip": ".gz"}
+_VARIANT_SUFFIXES = (".br", ".zst", ".zstd", ".gz")
+
+#: Formats that are compressed already: another pass costs CPU and saves nothing.
+SKIP_EXTENSIONS = frozenset(
+    {
+        # images
+        ".jpg", ".jpeg", ".jfif", ".png", ".apng", ".gif", ".webp", ".avif", ".heic", ".heif", ".jxl",
+        # archives and packages
+        ".zip", ".gz", ".tgz", ".bz2", ".tbz", ".xz", ".txz", ".zst", ".zstd", ".br", ".7z", ".rar", ".jar",
+        ".war", ".ear", ".apk", ".whl", ".deb", ".rpm", ".dmg", ".svgz", ".epub",
+        # office documents are zip files
+        ".docx", ".xlsx", ".pptx", ".odt", ".ods", ".odp", ".odg",
+        # fonts
+        ".woff", ".woff2",
+        # audio and video
+        ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".flac", ".mp4", ".m4v", ".mov", ".webm", ".ogv",
+        ".mkv", ".avi", ".wmv", ".flv", ".3gp", ".3gpp", ".mpg", ".mpeg", ".ts", ".swf",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one file: per coding ``"written"``, ``"fresh"`` (already up to date),
+    ``"not-smaller"`` (saved too little; a stale variant was removed) or an error message."""
+
+    path: str
+    size: int
+    results: tuple[tuple[str, str, int], ...] = ()  # (coding, result, variant size)
+    error: str | None = None
+
+
+@dataclass
+class _Totals:
+    files: int = 0
+    written: int = 0
+    fresh: int = 0
+    not_smaller: int = 0
+    errors: list[str] = field(default_factory=list)
+    source_bytes: int = 0
+    saved: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcome: Outcome) -> None:
+        self.files += 1
+        if outcome.error is not None:
+            self.errors.append(f"{outcome.path}: {outcome.error}")
+            return
+        self.source_bytes += outcome.size
+        for coding, result, size in outcome.results:
+            if result == "written":
+                self.written += 1
+            elif result == "fresh":
+                self.fresh += 1
+            else:
+                self.not_smaller += 1
+            if result in ("written", "fresh"):
+                self.saved[coding] = self.saved.get(coding, 0) + outcome.size - size
+
+
+def find_files(directory: str, skip: frozenset[str] = SKIP_EXTENSIONS) -> Iterator[str]:
+    """The files under ``directory`` worth compressing, in a stable order.
+
+    Hidden names, symbolic links, empty files, skipped extensions and existing variants (``x.css.gz``
+    next to ``x.css``) are left out.
+    """
+    for current, directories, files in os.walk(directory):
+        directories[:] = sorted(name for name in directories if not name.startswith("."))
+        names = set(files)
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            lowered = name.lower()
+            if lowered.endswith(_VARIANT_SUFFIXES) and name.rpartition(".")[0] in names:
+                continue
+            if os.path.splitext(lowered)[1] in skip:
+                continue
+            path = os.path.join(current, name)
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode) and info.st_size > 0:
+                yield path
+
+
+def compress_file(path: str, codings: Sequence[str], min_saving: float) -> Outcome:
+    """Write (or refresh, or remove) the variants of one file; never raises for a file's own trouble."""
+    try:
+        with open(path, "rb") as source:
+            info = os.fstat(source.fileno())
+            data = source.read()
+    except OSError as exc:
+        return Outcome(path, 0, error=str(exc))
+    results = []
+    try:
+        for coding in codings:
+            target = path + SUFFIXES[coding]
+            existing = _regular(target)
+            if existing is not None and existing.st_mtime_ns == info.st_mtime_ns:
+                results.append((coding, "fresh", existing.st_size))
+                continue
+            compressed = codecs.compress(coding, data, codecs.max_level(coding))
+            if len(compressed) <= len(data) * (1 - min_saving):
+                _write_like(target, compressed, info)
+                results.append((coding, "written", len(compressed)))
+            else:
+                if existing is not None:
+                    os.unlink(target)  # stale: it no longer matches the file and would be served
+                results.append((coding, "not-smaller", len(compressed)))
+    except OSError as exc:
+        return Outcome(path, len(data), tuple(results), error=str(exc))
+    return Outcome(path, len(data), tuple(results))
+
+
+def _regular(path: str) -> os.stat_result | None:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return info if stat.S_ISREG(info.st_mode) else None
+
+
+def _write_like(target: str, data: bytes, source: os.stat_result) -> None:
+    """Write ``target`` atomically with the source's permissions and modification time.
+
+    A reader (the server scanning the directory) sees the old variant or the new one, never half a
+    file; the temporary name is hidden so a scan that catches it does not serve it.
+    """
+    directory, name = os.path.split(target)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory or ".")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+        # mkstemp creates 0600: the server's user must be able to read the variant as it reads the file
+        os.chmod(temporary, stat.S_IMODE(source.st_mode))
+        os.utime(temporary, ns=(source.st_atime_ns, source.st_mtime_ns))
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _compress_task(task: tuple[str, tuple[str, ...], float]) -> Outcome:
+    return compress_file(*task)
+
+
+def _outcomes(
+    paths: Sequence[str], codings: tuple[str, ...], min_saving: float, jobs: int
+) -> Iterable[Outcome]:
+    tasks = [(path, codings, min_saving) for path in paths]
+    if jobs <= 1 or len(tasks) <= 1:
+        return map(_compress_task, tasks)
+    # Processes, not threads: brotli and zlib at their top levels hold the GIL for most of the work.
+    # "spawn" starts clean interpreters, safe whatever threads the caller runs.
+    executor = ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=get_context("spawn"))
+    return _drain(executor, tasks)
+
+
+def _drain(
+    executor: ProcessPoolExecutor, tasks: list[tuple[str, tuple[str, ...], float]]
+) -> Iterator[Outcome]:
+    with executor:
+        yield from executor.map(_compress_task, tasks, chunksize=max(1, len(tasks) // 64))
+
+
+class _Progress:
+    def __init__(self, total: int, stream: TextIO, enabled: bool) -> None:
+        self.total, self.stream, self.enabled, self.done = total, stream, enabled and total > 0, 0
+        self._last = 0.0
+
+    def step(self, path: str) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if not self.enabled or (now - self._last < 0.1 and self.done < self.total):
+            return
+        self._last = now
+        filled = 30 * self.done // self.total
+        name = os.path.basename(path)[:40]
+        self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} {name:<40}")
+        if self.done == self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wsgistack compress",
+        description="Write precompressed .br, .zst and .gz files next to the static files under DIR.",
+    )
+    parser.add_argument("directory", metavar="DIR", help="the directory StaticFiles serves")
+    parser.add_argument(
+        "--codings",
+        default=",".join(c for c in ("br", "zstd", "gzip") if c in codecs.available()),
+        help="comma-separated codings to write (default: every one installed: %(default)s)",
+    )
+    parser.add_argument(
+        "--min-saving",
+        type=float,
+        default=5.0,
+        metavar="PERCENT",
+        help="keep a variant only if it is at least this much smaller (default: 5)",
+    )
+    parser.add_argument(
+        "--skip",
+        default="",
+        metavar="EXTS",
+        help="more extensions to leave alone, comma-separated (.jpg, .woff2, ... are always skipped)",
+    )
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=os.cpu_count() or 1, help="processes to use (default: all cores)"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar (default: when stderr is a terminal)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``wsgistack compress``; returns 0, or 1 when some file could not be compressed."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    codings = tuple(dict.fromkeys(part.strip().lower() for part in args.codings.split(",") if part.strip()))
+    unknown = [coding for coding in codings if coding not in SUFFIXES or coding not in codecs.available()]
+    if not codings or unknown:
+        parser.error(
+            f"--codings: {', '.join(unknown) or 'none given'}; installed: {', '.join(codecs.available())}"
+        )
+    if not 0 <= args.min_saving < 100:
+        parser.error("--min-saving must be a percentage from 0 to below 100")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    if not os.path.isdir(args.directory):
+        parser.error(f"{args.directory!r} is not a directory")
+    skip = SKIP_EXTENSIONS | {
+        ext if ext.startswith(".") else f".{ext}"
+        for ext in (e.strip().lower() for e in args.skip.split(","))
+        if ext
+    }
+    paths = list(find_files(args.directory, skip))
+    progress = _Progress(
+        len(paths),
+        sys.stderr,
+        not args.quiet and (sys.stderr.isatty() if args.progress is None else args.progress),
+    )
+    totals = _Totals()
+    for outcome in _outcomes(paths, codings, args.min_saving / 100, args.jobs):
+        totals.add(outcome)
+        progress.step(outcome.path)
+    for error in totals.errors:
+        print(f"wsgistack compress: error: {error}", file=sys.stderr)
+    if not args.quiet:
+        saved = ", ".join(f"{coding} {totals.saved.get(coding, 0):,}" for coding in codings)
+        print(
+            f"{totals.files} files ({totals.source_bytes:,} bytes): {totals.written} variants written, "
+            f"{totals.fresh} already up to date, {totals.not_smaller} not worth keeping; "
+            f"bytes saved per request by coding: {saved}"
+        )
+    return 1 if totals.errors else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,230 @@
+"""Request ids: :class:`RequestID`, the :data:`request_id_var` context variable and :class:`RequestIDFilter`.
+
+Every request gets an id: the incoming header's value when it passes the validator (and incoming ids
+are trusted), else a freshly generated one. The id is stored in ``environ["wsgistack.request_id"]``,
+sent back in the response header, and exposed through :data:`request_id_var` while the request runs, so
+:class:`RequestIDFilter` can add it to every log record emitted meanwhile. Ids are for correlating log
+lines, not secrets: the default ones are a random per-process prefix plus a counter.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar, Token
+from typing import Final
+
+from .core import (
+    ClosingIterable,
+    Headers,
+    OptExcInfo,
+    StartResponse,
+    WSGIApplication,
+    WSGIEnvironment,
+    check_header,
+    replace_header,
+)
+
+__all__ = [
+    "DEFAULT_PATTERN",
+    "ENVIRON_KEY",
+    "RequestID",
+    "RequestIDFilter",
+    "SequentialIds",
+    "request_id_var",
+]
+
+#: The request id while a request runs (from the app call until the response is closed), else None.
+request_id_var: ContextVar[str | None] = ContextVar("wsgistack.request_id", default=None)
+#: The environ key holding the request id.
+ENVIRON_KEY: Final = "wsgistack.request_id"
+#: Incoming ids must match this (whole value) unless another ``validator`` is given.
+DEFAULT_PATTERN: Final = r"[A-Za-z0-9._:-]{1,128}"
+# Whatever a custom validator or generator lets through still has to be a harmless header value.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+_log = logging.getLogger("wsgistack.request_id")
+Write = Callable[[bytes], object]
+
+
+class _Forks:
+    """Forks seen by this process since the first SequentialIds was made (see SequentialIds)."""
+
+    count = 0
+    watched = False
+
+
+def _count_fork() -> None:
+    _Forks.count += 1
+
+
+class SequentialIds:
+    """The default id source: 16 random hex digits per process, then a hex counter (``…0000002a``).
+
+    Several times cheaper than ``uuid.uuid4().hex`` (no system call per id), and unique across processes:
+    a forked child draws a new prefix before its first id, so pre-forked workers never share a sequence.
+    The ids are predictable and must not be used as secrets or tokens.
+    """
+
+    __slots__ = ("_fork", "_format", "_next")
+
+    def __init__(self) -> None:
+        # Fork detection through one at-fork hook for the whole process: os.getpid() is a system
+        # call on current glibc and would cost as much as the rest of the id.
+        if not _Forks.watched and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_count_fork)
+            _Forks.watched = True
+        self._reseed()
+
+    def _reseed(self) -> None:
+        self._fork = _Forks.count
+        self._format = f"{os.urandom(8).hex()}%08x"
+        self._next = itertools.count(1).__next__
+
+    def __call__(self) -> str:
+        if self._fork != _Forks.count:
+            self._reseed()
+        return self._format % self._next()
+
+
+def _validator(validator: str | re.Pattern[str] | Callable[[str], object] | None) -> Callable[[str], object]:
+    if validator is None:
+        return re.compile(DEFAULT_PATTERN).fullmatch
+    if isinstance(validator, str):
+        try:
+            pattern = re.compile(validator)
+        except re.error as exc:
+            raise ValueError(f"validator: invalid regular expression {validator!r}: {exc}") from None
+    elif isinstance(validator, re.Pattern):
+        pattern = validator
+    elif callable(validator):
+        check = validator
+        return lambda value: _HEADER_SAFE.fullmatch(value) and check(value)
+    else:
+        raise TypeError(f"validator must be a regex or a callable, not {type(validator).__name__}")
+    match = pattern.fullmatch
+    return lambda value: _HEADER_SAFE.fullmatch(value) and match(value)
+
+
+def _checked(generator: Callable[[], str]) -> Callable[[], str]:
+    def generate() -> str:
+        value = generator()
+        if not isinstance(value, str):
+            raise TypeError(f"RequestID generator returned {type(value).__name__}, not str")
+        if not _HEADER_SAFE.fullmatch(value):
+            raise ValueError(f"RequestID generator returned {value!r}, which is not a valid header value")
+        return value
+
+    return generate
+
+
+class RequestID:
+    """Give every request an id: environ, response header, :data:`request_id_var` and log records.
+
+    Options are documented in ``docs/request_id.md``.
+    """
+
+    __slots__ = ("_environ_key", "_generate", "_header", "_response_header", "_trust", "_valid", "app")
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        header: str = "X-Request-ID",
+        trust_incoming: bool = True,
+        validator: str | re.Pattern[str] | Callable[[str], object] | None = None,
+        generator: Callable[[], str] | None = None,
+        response_header: bool = True,
+    ) -> None:
+        if not isinstance(header, str):
+            raise TypeError(f"header must be a string, not {type(header).__name__}")
+        try:
+            check_header(header, "")
+        except ValueError as exc:
+            raise ValueError(f"header: {exc}") from None
+        for name, flag in (("trust_incoming", trust_incoming), ("response_header", response_header)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, not {type(flag).__name__}")
+        if generator is not None and not callable(generator):
+            raise TypeError(f"generator must be a callable returning a str, not {type(generator).__name__}")
+        self.app = app
+        self._header = header
+        key = header.upper().replace("-", "_")
+        self._environ_key = key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
+        self._trust = trust_incoming
+        self._valid = _validator(validator)
+        self._generate = SequentialIds() if generator is None else _checked(generator)
+        self._response_header = response_header
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request_id = environ.get(self._environ_key) if self._trust else None
+        if request_id is None:
+            request_id = self._generate()
+        elif not self._valid(request_id):
+            if _log.isEnabledFor(logging.DEBUG):
+                _log.debug("replaced an invalid incoming %s header: %.80r", self._header, request_id)
+            request_id = self._generate()
+        # The app sees the id in force under both keys, never a rejected or untrusted client value.
+        environ[ENVIRON_KEY] = environ[self._environ_key] = request_id
+        token = request_id_var.set(request_id)
+        try:
+            if self._response_header:
+                header = self._header
+
+                # A closure rather than core.ResponseStart: adding a header depends neither on the status
+                # nor on whether headers were sent, and that bookkeeping would be a third of this
+                # middleware's cost. exc_info goes to the server exactly as given (PEP 3333).
+                def start(status: str, headers: Headers, exc_info: OptExcInfo = None, /) -> Write:
+                    headers = replace_header(headers, header, request_id)
+                    if exc_info is None:
+                        return start_response(status, headers)
+                    try:
+                        return start_response(status, headers, exc_info)
+                    finally:
+                        exc_info = None  # the traceback references this frame
+
+                result = self.app(environ, start)
+            else:
+                result = self.app(environ, start_response)
+        except BaseException:
+            _reset(token)
+            raise
+        if type(result) is not list:
+            file_wrapper = environ.get("wsgi.file_wrapper")
+            if isinstance(file_wrapper, type) and isinstance(result, file_wrapper):
+                # Sending a file runs no app code; the wrapper itself keeps the server's sendfile.
+                _reset(token)
+                return result
+        return ClosingIterable(result, on_close=(functools.partial(_reset, token),))
+
+
+def _reset(token: Token[str | None]) -> None:
+    try:  # noqa: SIM105 (contextlib.suppress costs as much again, on every request)
+        request_id_var.reset(token)
+    except ValueError:
+        # Closed from another context than the one that called the app (an unusual server): the id
+        # was never set in this one, so there is nothing to undo here.
+        pass
+
+
+class RequestIDFilter(logging.Filter):
+    """A logging filter that sets ``record.request_id`` to the current request's id (``default`` outside).
+
+    Attach it to handlers (a logger's filters do not see records propagated from child loggers). A
+    ``request_id`` already on the record, e.g. passed through ``extra``, is kept.
+    """
+
+    def __init__(self, *, default: str = "-") -> None:
+        super().__init__()
+        if not isinstance(default, str):
+            raise TypeError(f"default must be a string, not {type(default).__name__}")
+        self.default = default
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            request_id = request_id_var.get()
+            record.request_id = self.default if request_id is None else request_id
+        return True
