@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
+
+from sphinx.application import Sphinx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -24,3 +27,19 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 html_theme = "furo"
 html_title = "wsgistack"
+
+
+def _benchmark_results(app: Sphinx, docname: str, source: list[str]) -> None:
+    """performance.md shows benchmarks/results/latest.md when that file exists."""
+    results = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "latest.md"
+    if docname == "performance" and results.is_file():
+        source[0] = re.sub(
+            r"<!-- benchmark-results\b.*?<!-- /benchmark-results -->",
+            "```{include} ../benchmarks/results/latest.md\n```",
+            source[0],
+            flags=re.DOTALL,
+        )
+
+
+def setup(app: Sphinx) -> None:
+    app.connect("source-read", _benchmark_results)
