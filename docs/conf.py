@@ -35,7 +35,8 @@ def _benchmark_results(app: Sphinx, docname: str, source: list[str]) -> None:
     if docname == "performance" and results.is_file():
         source[0] = re.sub(
             r"<!-- benchmark-results\b.*?<!-- /benchmark-results -->",
-            "```{include} ../benchmarks/results/latest.md\n```",
+            "```{include} ../benchmarks/results/latest.md\n```\n\n"
+            "```{image} ../benchmarks/results/latest.svg\n:alt: every comparison of the run as a ratio\n```",
             source[0],
             flags=re.DOTALL,
         )

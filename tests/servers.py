@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["SERVERS", "ServerURL", "free_port", "last_output", "serve", "wait_for_port"]
+__all__ = ["SERVERS", "ServerURL", "free_port", "last_output", "run_command", "serve", "wait_for_port"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ("waitress", "gunicorn")
@@ -65,35 +65,23 @@ def command(app_ref: str, server: str, port: int, args: Sequence[str] = ()) -> l
 
 
 @contextmanager
-def serve(
-    app_ref: str,
-    *,
-    server: str = "waitress",
-    env: dict[str, str] | None = None,
-    args: Sequence[str] = (),
-) -> Iterator[ServerURL]:
-    """Run ``app_ref`` ("module:attr") under ``server``; yield ``http://127.0.0.1:PORT``."""
-    port = free_port()
+def run_command(command: Sequence[str], port: int, env: dict[str, str] | None = None) -> Iterator[ServerURL]:
+    """Run a server ``command`` that listens on 127.0.0.1:``port`` from the repository root; yield its
+    base URL once it accepts connections; stop it by its pid (SIGTERM, then SIGKILL after a bound)."""
     child_env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     child_env.update(env or {})
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            command(app_ref, server, port, args),
-            cwd=ROOT,
-            env=child_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(command, cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT)
         try:
             try:
                 wait_for_port(port, process)
             except (RuntimeError, TimeoutError) as exc:
                 log.seek(0)
                 raise RuntimeError(
-                    f"{server} {app_ref}: {exc}\n{log.read().decode(errors='replace')}"
+                    f"{' '.join(command[:3])}: {exc}\n{log.read().decode(errors='replace')}"
                 ) from None
             url = ServerURL(f"http://127.0.0.1:{port}")
             url.process = process
@@ -107,6 +95,20 @@ def serve(
                 process.wait()
             log.seek(0)
             _outputs.append(log.read().decode(errors="replace"))
+
+
+@contextmanager
+def serve(
+    app_ref: str,
+    *,
+    server: str = "waitress",
+    env: dict[str, str] | None = None,
+    args: Sequence[str] = (),
+) -> Iterator[ServerURL]:
+    """Run ``app_ref`` ("module:attr") under ``server``; yield ``http://127.0.0.1:PORT``."""
+    port = free_port()
+    with run_command(command(app_ref, server, port, args), port, env) as url:
+        yield url
 
 
 def last_output() -> str:

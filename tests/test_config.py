@@ -884,6 +884,33 @@ def test_toml_layers_in_order_with_typed_options(tmp_path: Path) -> None:
     ]
 
 
+def test_toml_table_values_take_units_like_top_level_values(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "wsgistack.toml",
+        """
+        app = "tests.test_config:toml_app"
+
+        [[layer]]
+        use = "body_limit"
+        max_bytes = "1KiB"
+        limits = { "/upload" = "2KiB", "/big" = 4096 }
+    """,
+    )
+    assert (
+        describe(path).splitlines()[0] == "body_limit(max_bytes=1024, limits={'/upload': 2048, '/big': 4096})"
+    )
+    app = webtest.TestApp(wsgistack.load(path))
+    assert app.post("/upload/x", "x" * 1500).text == "toml"
+    assert app.post("/other", "x" * 1500, status=413).status_code == 413
+    bad = write(tmp_path, "bad.toml", 'app = "tests.test_config:toml_app"\n[[layer]]\nuse = "body_limit"\n'
+                'max_bytes = 1\nlimits = { "/u" = "lots" }\n')  # fmt: skip
+    exc = error(bad)
+    assert exc.file == str(bad)
+    assert exc.key == "limits"
+    assert "'lots'" in str(exc)
+
+
 def toml_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     environ["wsgi.input"].read()
     return plain_response(environ, start_response, "200 OK", "toml")

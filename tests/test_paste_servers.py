@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port, serve, wait_for_port
+from tests.servers import free_port, run_command, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK = ROOT / "tests" / "config_files" / "stack.ini"
@@ -29,26 +26,9 @@ BIN = Path(sys.executable).parent
 STOP_TIMEOUT = 10.0
 
 
-@contextmanager
-def running(command: Sequence[str], port: int, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Start ``command`` (which listens on ``port``), yield its base URL, stop it by its pid."""
-    child_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            try:
-                wait_for_port(port, process)
-            except (RuntimeError, TimeoutError) as exc:
-                log.seek(0)
-                raise RuntimeError(f"{command[0]}: {exc}\n{log.read().decode(errors='replace')}") from None
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            process.terminate()
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+def running(command: Sequence[str], port: int, env: dict[str, str] | None = None) -> ContextManager[str]:
+    """Start ``command`` (which listens on ``port``) and yield its base URL (see tests.servers)."""
+    return run_command(command, port, env)
 
 
 def fetch(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:

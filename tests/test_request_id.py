@@ -420,3 +420,44 @@ def test_layer_by_registry_name() -> None:
     server = Server()
     server.run(Pipeline(Layer.named("request_id", header="X-Trace-ID")).wrap(Seen(b"x")), environ())
     assert len(server.header("X-Trace-ID")) == 1
+
+
+def test_ids_change_after_a_fork_that_skips_pythons_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside uWSGI (its module present), a changed process id alone draws a new prefix."""
+    import os
+    import sys
+    import types
+
+    from wsgistack.request_id import SequentialIds
+
+    pid = [1000]
+    monkeypatch.setitem(sys.modules, "uwsgi", types.ModuleType("uwsgi"))
+    monkeypatch.setattr(os, "getpid", lambda: pid[0])
+    ids = SequentialIds()
+    first, second = ids(), ids()
+    assert first[:16] == second[:16]
+    assert (first[16:], second[16:]) == ("00000001", "00000002")
+    pid[0] = 1001  # a worker forked from C: no at-fork hook ran
+    third = ids()
+    assert third[:16] != first[:16]
+    assert third[16:] == "00000001"
+
+
+def test_outside_uwsgi_the_process_id_is_not_consulted(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import sys
+
+    from wsgistack.request_id import SequentialIds
+
+    monkeypatch.delitem(sys.modules, "uwsgi", raising=False)
+    calls: list[int] = []
+
+    def getpid() -> int:
+        calls.append(1)
+        return 1
+
+    monkeypatch.setattr(os, "getpid", getpid)
+    ids = SequentialIds()
+    ids()
+    ids()
+    assert calls == []  # no system call per id

@@ -421,6 +421,18 @@ def _check_native(value: Any, hint: Any, name: str, here: str | None) -> Any:
             raise ValueError(f"{type(value).__name__} {value!r} is not a {_describe_type(hint, name)}")
     if isinstance(value, list) and any(typing.get_origin(m) in _LIST_ORIGINS() for m in members):
         return value
+    if isinstance(value, dict):
+        for member in members:
+            if typing.get_origin(member) in _MAP_ORIGINS():
+                # A TOML table: its values get what a top-level value would (e.g. "10MiB" for an int size).
+                args = typing.get_args(member)
+                item = args[1] if len(args) == 2 else Any
+                return {
+                    key: _convert(v, item, name, here)
+                    if isinstance(v, str)
+                    else _check_native(v, item, name, here)
+                    for key, v in value.items()
+                }
     if any(_is_path(m) for m in members) and isinstance(value, str):
         return _convert(value, hint, name, here)
     return value

@@ -14,6 +14,7 @@ import itertools
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar, Token
 from typing import Final
@@ -69,7 +70,7 @@ class SequentialIds:
     The ids are predictable and must not be used as secrets or tokens.
     """
 
-    __slots__ = ("_fork", "_format", "_next")
+    __slots__ = ("_fork", "_format", "_next", "_pid")
 
     def __init__(self) -> None:
         # Fork detection through one at-fork hook for the whole process: os.getpid() is a system
@@ -77,15 +78,20 @@ class SequentialIds:
         if not _Forks.watched and hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_count_fork)
             _Forks.watched = True
+        # uWSGI forks its workers from C and runs Python's at-fork hooks only with py-call-osafterfork,
+        # so inside uWSGI (whose embedded module is then present) the process id is compared too.
+        self._pid: int | None = os.getpid() if "uwsgi" in sys.modules else None
         self._reseed()
 
     def _reseed(self) -> None:
         self._fork = _Forks.count
+        if self._pid is not None:
+            self._pid = os.getpid()
         self._format = f"{os.urandom(8).hex()}%08x"
         self._next = itertools.count(1).__next__
 
     def __call__(self) -> str:
-        if self._fork != _Forks.count:
+        if self._fork != _Forks.count or (self._pid is not None and self._pid != os.getpid()):
             self._reseed()
         return self._format % self._next()
 
