@@ -278,15 +278,19 @@ def remove_headers(headers: Headers, *names: str) -> Headers:
 
 def replace_header(headers: Headers, name: str, value: str) -> Headers:
     """A new list where ``name`` appears once, with ``value``, in place of its first occurrence."""
-    lowered, out, placed = name.lower(), [], False
+    lowered = name.lower()
+    for key, _ in headers:
+        if key.lower() == lowered:
+            break
+    else:  # the common case, a header the app did not set: one scan, then a copy made in C
+        return [*headers, (name, value)]
+    out, placed = [], False
     for key, old in headers:
         if key.lower() != lowered:
             out.append((key, old))
         elif not placed:
             out.append((key, value))
             placed = True
-    if not placed:
-        out.append((name, value))
     return out
 
 
