@@ -4,7 +4,8 @@ inside the full recommended stack). Served by real servers as ``benchmarks.e2e_a
 Routes: ``/`` a 2 KiB HTML page; ``/json``; ``/stream?n=N`` N chunks of 1 KiB; ``/upload`` (POST) echoes the
 body size; ``/error`` raises; ``/static/app.js`` (stack only) a 20 KiB script with a precompressed
 variant. Access records go to a file named by ``WSGISTACK_ACCESS_LOG`` (default: discarded, but still
-formatted, so the logging cost is measured).
+formatted, so the logging cost is measured). Importing this module configures that logger and writes the
+static files: it is meant for server processes; tests take the content from ``benchmarks.e2e_content``.
 """
 
 from __future__ import annotations
@@ -17,13 +18,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from benchmarks.e2e_content import PAGE, SCRIPT
 from wsgistack import Layer, Pipeline
 from wsgistack.core import StartResponse, WSGIEnvironment
-
-PAGE = (
-    "<!doctype html><html><head><title>wsgistack</title></head><body>" + "<p>Hello, stack.</p>" * 100
-).encode()
-SCRIPT = b"".join(f"function f{n}(a, b) {{ return a * {n} + b; }}\n".encode() for n in range(500))
 
 
 def bare(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:

@@ -20,10 +20,12 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from wsgiref.types import WSGIApplication, WSGIEnvironment
+
+from wsgistack.testing import make_environ
 
 __all__ = ["Comparison", "Report", "Stats", "make_environ", "measure", "wsgi_request"]
 
@@ -81,40 +83,6 @@ def _run(func: Callable[[], object], number: int) -> float:
     finally:
         if enabled:
             gc.enable()
-
-
-def make_environ(
-    path: str = "/",
-    *,
-    method: str = "GET",
-    query: str = "",
-    headers: Mapping[str, str] | None = None,
-    body: bytes = b"",
-) -> WSGIEnvironment:
-    """A complete PEP 3333 environ for ``method path?query`` with ``headers`` (names as sent)."""
-    environ: WSGIEnvironment = {
-        "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path,
-        "QUERY_STRING": query,
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-    if body:
-        environ["CONTENT_LENGTH"] = str(len(body))
-    for name, value in (headers or {}).items():
-        key = name.upper().replace("-", "_")
-        environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"] = value
-    return environ
 
 
 def _start_response(

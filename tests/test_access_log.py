@@ -25,7 +25,15 @@ from wsgistack.core import (
     WSGIApplication,
     WSGIEnvironment,
 )
-from wsgistack.testing import CASES, SHAPES, ContractServer, Probe, capture_logs, contract_environ
+from wsgistack.testing import (
+    CASES,
+    SHAPES,
+    ContractServer,
+    Probe,
+    capture_logs,
+    contract_environ,
+    make_environ,
+)
 
 START = 1_700_000_000.25  # the fake clock's wall time when a test starts
 CLF_TIME = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(int(START)))
@@ -65,26 +73,9 @@ def records() -> Iterator[list[logging.LogRecord]]:
 
 
 def environ(path: str = "/items/1", *, query: str = "", method: str = "GET", **extra: Any) -> WSGIEnvironment:
-    env: WSGIEnvironment = {
-        "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path,
-        "QUERY_STRING": query,
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "192.0.2.7",
-        "HTTP_HOST": "example.org",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-    env.update(extra)
-    return env
+    return make_environ(
+        path, query=query, method=method, REMOTE_ADDR="192.0.2.7", HTTP_HOST="example.org", **extra
+    )
 
 
 class Server:

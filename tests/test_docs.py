@@ -1,9 +1,10 @@
 """The documentation agrees with the code: options tables, internal links, included files, doctests, and
 the commands and output that the pages show.
 
-Every code block on the pages listed in ``CHECKED_PAGES`` is included from a tested file (a recipe or the
-README), is a doctest run here, or is marked ``<!-- output: KEY -->`` / ``<!-- command: KEY -->`` and
-checked by a test here.
+Every code block on the pages listed in ``CHECKED_PAGES`` is included from a tested file (a recipe, a
+snippet under recipes/snippets/ or the README), is a doctest run here, or is marked
+``<!-- output: KEY -->`` / ``<!-- command: KEY -->`` and checked by a test. The snippets are tested in
+test_docs_snippets.py, the marked blocks here, in test_docs_output.py and in test_docs_cli.py.
 """
 
 from __future__ import annotations
@@ -35,10 +36,33 @@ from .servers import free_port, wait_for_port
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 RECIPES = ROOT / "recipes"
+SNIPPETS = RECIPES / "snippets"
 BIN = Path(sys.executable).parent
 PAGES = sorted(DOCS.glob("*.md"))
-#: Pages whose every code block is included from a tested file, doctested, or checked by a test here.
-CHECKED_PAGES = ["api", "concepts", "deployment", "performance", "quickstart", "recipes", "security"]
+#: Pages whose every code block is included from a tested file, doctested, or checked by a test: every
+#: page but the changelog, which includes CHANGELOG.md.
+CHECKED_PAGES = [
+    "access_log",
+    "api",
+    "body_limit",
+    "cli",
+    "compress",
+    "concepts",
+    "configuration",
+    "core",
+    "deployment",
+    "errors",
+    "index",
+    "migrating",
+    "performance",
+    "pipeline",
+    "quickstart",
+    "recipes",
+    "request_id",
+    "security",
+    "static",
+    "testing",
+]
 
 
 def page(name: str) -> str:
@@ -93,11 +117,35 @@ def directive(block: Block) -> tuple[str, str, dict[str, str]]:
     return name.lstrip("{"), argument.strip(), {k: v.strip().strip('"') for k, v in options.items()}
 
 
-#: Blocks checked by a test below, by page.
+#: Blocks checked by a test, by page: here, in test_docs_output.py and in test_docs_cli.py.
 MARKED = {
-    "quickstart": {"serve", "curl-info", "curl-boom", "serve-log"},
+    "access_log": {"json-line"},
+    "body_limit": {"limited-stream-signature"},
+    "cli": {
+        "install-and-serve",
+        "serve-usage",
+        "serve",
+        "check-usage",
+        "check",
+        "check-error",
+        "other-servers",
+        "waitress-serve",
+    },
+    "configuration": {"load-signature"},
+    "errors": {"phases"},
+    "migrating": {"paste-missing"},
     "performance": {"benchmarks"},
+    "quickstart": {"serve", "curl-info", "curl-boom", "serve-log"},
+    "static": {"compress"},
+    "testing": {"layer-violations"},
 }
+#: Directives that hold prose or a table of contents, not code (as long as no code block is nested in them).
+PROSE_DIRECTIVES = {"note", "tip", "important", "warning", "caution", "seealso", "toctree"}
+
+
+def test_every_page_but_the_changelog_is_checked() -> None:
+    assert sorted(CHECKED_PAGES) == sorted(path.stem for path in PAGES if path.stem != "changelog")
+    assert [block.info for block in blocks(page("changelog"))] == ["{include} ../CHANGELOG.md"]
 
 
 @pytest.mark.parametrize("name", CHECKED_PAGES)
@@ -106,6 +154,10 @@ def test_every_code_block_is_included_doctested_or_checked(name: str) -> None:
         kind = directive(block)[0] if block.info.startswith("{") else block.info
         if block.marker is not None:
             assert block.marker in MARKED.get(name, set()), f"{name}.md:{block.line}: unknown {block.marker}"
+        elif kind in PROSE_DIRECTIVES:
+            assert not re.search(r"^ *(`{3,}|~{3,})", block.body, re.MULTILINE), (
+                f"{name}.md:{block.line}: a code block nested in {{{kind}}}"
+            )
         else:
             assert kind in ("literalinclude", "include", "eval-rst", "pycon"), (
                 f"{name}.md:{block.line}: a {kind or 'plain'} block that is neither included nor tested"
@@ -253,7 +305,7 @@ def test_included_files_and_toctree_entries_exist(path: Path) -> None:
             included = (path.parent / argument).resolve()
             assert included.is_file(), f"{path.name}:{block.line}: {argument} does not exist"
             text = included.read_text()
-            for option in ("start-after", "end-before"):
+            for option in ("start-after", "start-at", "end-before", "end-at"):
                 if option in options:
                     assert options[option] in text, f"{path.name}:{block.line}: {options[option]!r} not in it"
         elif name == "toctree":
@@ -262,13 +314,36 @@ def test_included_files_and_toctree_entries_exist(path: Path) -> None:
                     assert (path.parent / f"{entry.strip()}.md").is_file(), f"toctree entry {entry}"
 
 
-def recipe_files() -> list[str]:
+def recipe_files(
+    directory: Path = RECIPES, patterns: tuple[str, ...] = ("*.py", "*.ini", "*.toml", "*.html")
+) -> list[str]:
     return sorted(
         str(path.relative_to(ROOT))
-        for pattern in ("*.py", "*.ini", "*.toml", "*.html")
-        for path in RECIPES.rglob(pattern)
+        for pattern in patterns
+        for path in directory.rglob(pattern)
         if path.name != "__init__.py" and "__pycache__" not in path.parts
     )
+
+
+def included_files() -> set[str]:
+    """Every file a page includes, relative to the repository root."""
+    return {
+        str((DOCS / directive(block)[1]).resolve().relative_to(ROOT))
+        for path in PAGES
+        for block in blocks(path.read_text())
+        if block.info.startswith(("{literalinclude}", "{include}"))
+    }
+
+
+#: Modules that snippets use without being shown themselves: an app for the configuration examples.
+SNIPPET_HELPERS = {"recipes/snippets/echo.py"}
+
+
+def test_every_snippet_is_shown_on_a_page() -> None:
+    """The files under recipes/snippets/ are the code blocks of the pages (the recipes are in recipes.md)."""
+    snippets = set(recipe_files(SNIPPETS, ("*.py", "*.ini", "*.toml", "*.diff"))) - SNIPPET_HELPERS
+    assert snippets <= included_files(), sorted(snippets - included_files())
+    assert set(recipe_files(SNIPPETS)) >= SNIPPET_HELPERS
 
 
 def test_every_recipe_is_included_verbatim_in_recipes_md() -> None:
@@ -277,7 +352,7 @@ def test_every_recipe_is_included_verbatim_in_recipes_md() -> None:
         for block in blocks(page("recipes"))
         if block.info.startswith("{literalinclude}")
     ]
-    assert sorted(included) == recipe_files()
+    assert sorted(included) == [name for name in recipe_files() if not name.startswith("recipes/snippets/")]
 
 
 def test_api_reference_lists_every_public_name() -> None:

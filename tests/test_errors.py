@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from wsgistack import CatchErrors, Layer, Pipeline
 from wsgistack.core import ExcInfo, Headers, OptExcInfo, StartResponse, WSGIApplication, WSGIEnvironment
 from wsgistack.errors import DEFAULT_MESSAGE, _loggable, _redacted_environ
+from wsgistack.testing import make_environ as base_environ
 
 TEXT = [("Content-Type", "text/plain; charset=utf-8")]
 STATUS_500 = "500 Internal Server Error"
@@ -32,28 +33,9 @@ class Boom(Exception):
 def make_environ(
     path: str = "/boom", *, method: str = "GET", accept: str | None = None, **extra: Any
 ) -> WSGIEnvironment:
-    environ: WSGIEnvironment = {
-        "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-        "wsgi.file_wrapper": FileWrapper,
-    }
     if accept is not None:
-        environ["HTTP_ACCEPT"] = accept
-    environ.update(extra)
-    return environ
+        extra["HTTP_ACCEPT"] = accept
+    return base_environ(path, method=method, **extra)
 
 
 @dataclass

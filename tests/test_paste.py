@@ -364,6 +364,7 @@ def test_translogger_console_handler_is_added_once(tmp_path: Path) -> None:
     finally:
         logger.handlers.clear()
         logger.propagate = True
+        logger.setLevel(logging.NOTSET)
 
 
 def test_error_catcher_reads_debug_from_global_conf_like_paste() -> None:

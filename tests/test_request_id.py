@@ -24,32 +24,14 @@ from wsgistack.core import (
     WSGIEnvironment,
 )
 from wsgistack.request_id import DEFAULT_PATTERN, ENVIRON_KEY, SequentialIds
-from wsgistack.testing import capture_logs
+from wsgistack.testing import capture_logs, make_environ
 
 TEXT = [("Content-Type", "text/plain; charset=utf-8")]
 GENERATED = re.compile(r"[0-9a-f]{24}")
 
 
 def environ(**extra: Any) -> WSGIEnvironment:
-    env: WSGIEnvironment = {
-        "REQUEST_METHOD": "GET",
-        "SCRIPT_NAME": "",
-        "PATH_INFO": "/",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-    env.update(extra)
-    return env
+    return make_environ(**extra)
 
 
 class Seen:

@@ -16,7 +16,7 @@ import brotli
 import pytest
 import zstandard
 
-from benchmarks.e2e_app import PAGE, SCRIPT
+from benchmarks.e2e_content import PAGE, SCRIPT
 from tests.servers import SERVERS, serve
 
 

@@ -12,7 +12,14 @@ import webtest
 
 from wsgistack import Layer, Pipeline
 from wsgistack.core import Headers, OptExcInfo, ResponseStart, StartResponse, WSGIApplication, WSGIEnvironment
-from wsgistack.testing import PROPAGATE_ERRORS, CloseTracker, LayerViolation, capture_logs, client
+from wsgistack.testing import (
+    PROPAGATE_ERRORS,
+    CloseTracker,
+    LayerViolation,
+    capture_logs,
+    client,
+    decoded_body,
+)
 
 
 def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -66,6 +73,15 @@ def mutates_headers(app: WSGIApplication) -> WSGIApplication:
             return start_response(status, headers, exc_info)
 
         return app(environ, forward)
+
+    return layer
+
+
+def forwards(app: WSGIApplication) -> WSGIApplication:
+    """Hands the app's own header list outwards unchanged, as PEP 3333 allows."""
+
+    def layer(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return app(environ, start_response)
 
     return layer
 
@@ -162,6 +178,12 @@ def test_layer_lint_passes_a_correct_stack() -> None:
             id="mutates headers",
         ),
         pytest.param(
+            [Layer(mutates_headers), Layer(forwards)],
+            hello,
+            r"^layer 1 \(mutates_headers\) mutated the header list layer 2 \(forwards\) gave it",
+            id="mutates a list passed through unchanged",
+        ),
+        pytest.param(
             [Layer(Passing)], bad_app, r"^the app: Iterator yielded non-bytestring", id="the app itself"
         ),
     ],
@@ -202,3 +224,29 @@ def test_propagate_errors_makes_catch_errors_reraise() -> None:
     assert client(failing, pipeline=stack).get("/", status=500).status_int == 500
     with capture_logs("wsgistack.errors"), pytest.raises(LookupError, match="the app's own error"):
         client(failing, pipeline=stack, propagate_errors=True).get("/")
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "zstd"])
+def test_client_shows_compressed_responses_as_sent(coding: str) -> None:
+    from wsgistack import Compress
+
+    page = b"<p>compress me</p>" * 100
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(page)))])
+        return [page]
+
+    response = client(Compress(app)).get("/", headers={"Accept-Encoding": coding})
+    assert response.headers["Content-Encoding"] == coding
+    assert response.body != page
+    assert decoded_body(response) == page
+    assert decoded_body(client(app).get("/")) == page
+
+
+def test_decoded_body_names_an_unknown_coding() -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Encoding", "compress")])
+        return [b"?"]
+
+    with pytest.raises(ValueError, match="cannot decode Content-Encoding 'compress'"):
+        decoded_body(client(app).get("/"))

@@ -136,18 +136,18 @@ def _skip_reason(
     if code not in statuses:
         return "status"
     content_type = None
+    fields = _FIELDS
     for name, value in headers:
         lowered = name.lower()
-        field = lowered if lowered in _FIELDS else None
-        if field is None:
+        if lowered not in fields:
             if lowered == opt_out_header:
                 return OPTED_OUT
-        elif field == "content-type":
+        elif lowered == "content-type":
             content_type = value
-        elif field == "content-encoding":
+        elif lowered == "content-encoding":
             if value.strip(" \t").lower() not in ("", "identity"):
                 return "already encoded"
-        elif field == "content-range":
+        elif lowered == "content-range":
             return "content-range"  # the range counts identity bytes (RFC 9110 §14.4)
         elif any(part.strip(" \t").lower() == "no-transform" for part in value.split(",")):
             # RFC 9110 §7.7, RFC 9111 §5.2.2.6: an intermediary must not change the content coding.

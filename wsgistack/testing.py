@@ -60,10 +60,14 @@ __all__ = [
     "ContractServer",
     "LayerViolation",
     "Probe",
+    "Request",
+    "Response",
     "Shape",
     "capture_logs",
     "check_layer",
     "client",
+    "decoded_body",
+    "make_environ",
 ]
 
 ITERATIONS = ("full", "partial", "none")
@@ -361,29 +365,56 @@ class ContractServer:
                         self.error, self.sent_when_failed = exc, self.headers_sent
 
 
-def contract_environ(method: str = "GET") -> WSGIEnvironment:
-    """The request every contract case makes: a miss for file-serving layers, accepting compression."""
-    return {
+def make_environ(
+    path: str = "/",
+    *,
+    method: str = "GET",
+    query: str = "",
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+    **extra: Any,
+) -> WSGIEnvironment:
+    """A complete PEP 3333 environ for one request, as a server would build it.
+
+    ``headers`` are given as sent (``{"Accept-Encoding": "gzip"}``) and become ``HTTP_*`` keys (or
+    ``CONTENT_TYPE``/``CONTENT_LENGTH``); a ``body`` sets ``wsgi.input`` and ``CONTENT_LENGTH``; ``extra``
+    environ keys override everything else.
+    """
+    environ: WSGIEnvironment = {
         "REQUEST_METHOD": method,
         "SCRIPT_NAME": "",
-        "PATH_INFO": "/contract/resource",
-        "QUERY_STRING": "q=1",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "80",
         "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": "127.0.0.1",
-        "HTTP_HOST": "127.0.0.1",
-        "HTTP_ACCEPT": "*/*",
-        "HTTP_ACCEPT_ENCODING": "gzip, br, zstd",
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
+        "wsgi.input": io.BytesIO(body),
         "wsgi.errors": io.StringIO(),
         "wsgi.multithread": False,
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
         "wsgi.file_wrapper": FileWrapper,
     }
+    if body:
+        environ["CONTENT_LENGTH"] = str(len(body))
+    for name, value in (headers or {}).items():
+        key = name.upper().replace("-", "_")
+        environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"] = value
+    environ.update(extra)
+    return environ
+
+
+def contract_environ(method: str = "GET") -> WSGIEnvironment:
+    """The request every contract case makes: a miss for file-serving layers, accepting compression."""
+    return make_environ(
+        "/contract/resource",
+        method=method,
+        query="q=1",
+        headers={"Host": "127.0.0.1", "Accept": "*/*", "Accept-Encoding": "gzip, br, zstd"},
+    )
 
 
 def _reached(raises: str, iteration: str) -> bool:
@@ -479,13 +510,56 @@ class LayerViolation(AssertionError):
     """A PEP 3333 violation, blamed on the layer (or app) that committed it."""
 
 
+class Response(webtest.TestResponse):
+    """A WebTest response whose body and headers are exactly what the stack sent.
+
+    WebTest decodes gzip bodies (dropping ``Content-Encoding``) and fails on br and zstd, which hides
+    what a compressing layer did; here nothing is decoded (see :func:`decoded_body`).
+    """
+
+    def decode_content(self) -> None:
+        """Keep the body as sent (WebTest calls this on every response)."""
+
+
+def decoded_body(response: webtest.TestResponse) -> bytes:
+    """The body of ``response`` with its ``Content-Encoding`` (gzip, x-gzip, deflate, br, zstd) undone."""
+    coding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
+    body: bytes = response.body
+    if coding == "identity":
+        return body
+    if coding in ("gzip", "x-gzip"):
+        import gzip
+
+        return gzip.decompress(body)
+    if coding == "deflate":
+        import zlib
+
+        return zlib.decompress(body)
+    if coding == "br":
+        import brotli
+
+        return bytes(brotli.decompress(body))
+    if coding == "zstd":
+        import zstandard
+
+        return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(body))
+    raise ValueError(f"cannot decode Content-Encoding {coding!r}")
+
+
+class Request(webtest.TestRequest):
+    ResponseClass = Response
+
+
 class Client(webtest.TestApp):
-    """A ``webtest.TestApp`` with an explicit policy for what the app writes to ``wsgi.errors``.
+    """A ``webtest.TestApp`` that shows responses as sent (see :class:`Response`), with an explicit
+    policy for what the app writes to ``wsgi.errors``.
 
     WebTest fails any request whose app wrote to ``wsgi.errors``, which surprises apps that log there
     on purpose. Here the output is recorded in :attr:`wsgi_errors` (one string per request that wrote
     any) and the request succeeds; ``strict_errors=True`` restores WebTest's failure.
     """
+
+    RequestClass = Request
 
     def __init__(self, app: WSGIApplication, *, strict_errors: bool = False, **options: Any) -> None:
         super().__init__(app, **options)
@@ -627,16 +701,22 @@ class _GuardedBody:
                 close()
         except AssertionError as error:
             raise self.guard.violation(error) from error
-        for headers, snapshot in self.given:
-            if headers != snapshot:
+        if self.guards is None:
+            return
+        # The outermost guard: the request is over. Guards were listed as their calls returned, innermost
+        # first; every layer must have closed what the layer below returned.
+        for inner in self.guards:
+            if not inner.closed:
                 raise LayerViolation(
-                    f"{self.guard.caller} mutated the header list {self.guard.callee} gave it"
+                    f"{inner.guard.caller} did not close the iterable returned by {inner.guard.callee}"
                 )
-        if self.guards is not None:  # the outermost guard: the request is over, every layer must have closed
-            for inner in self.guards:
-                if not inner.closed:
+        # A header list handed outwards unchanged is seen by every guard it crossed: the outermost guard
+        # that finds it changed names the layer that changed it. (The server may change what it gets.)
+        for guarded in reversed(self.guards[:-1]):
+            for headers, snapshot in guarded.given:
+                if headers != snapshot:
                     raise LayerViolation(
-                        f"{inner.guard.caller} did not close the iterable returned by {inner.guard.callee}"
+                        f"{guarded.guard.caller} mutated the header list {guarded.guard.callee} gave it"
                     )
 
 

@@ -1,0 +1,3 @@
+logconfig_dict = {
+    "loggers": {"gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False}},
+}
