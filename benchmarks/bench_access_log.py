@@ -11,32 +11,15 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 
-from benchmarks.harness import Report, Stats, make_environ, measure, wsgi_request
+from benchmarks.harness import Report, Stats, generator_app, list_app, make_environ, measure, wsgi_request
 from wsgistack import AccessLog, RequestID
-from wsgistack.core import StartResponse, WSGIApplication, WSGIEnvironment
+from wsgistack.core import WSGIApplication
 
 SUITE = "access_log"
-HEADERS = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "11")]
 GOALS = {"NullHandler": 0.5, "formatting handler": 1.0}  # AccessLog overhead / TransLogger overhead
 REQUEST_ID_BUDGET = 1.5e-6  # seconds per request when the id is generated
-
-
-def list_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-    start_response("200 OK", HEADERS)
-    return [b"hello world"]
-
-
-def generator_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-    start_response("200 OK", HEADERS)
-    return _chunks()
-
-
-def _chunks() -> Iterator[bytes]:
-    yield b"hello "
-    yield b"world"
 
 
 def _logger(name: str, handler: logging.Handler, stack: ExitStack) -> logging.Logger:

@@ -9,28 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 
-from benchmarks.harness import Report, Stats, make_environ, measure, wsgi_request
+from benchmarks.harness import Report, Stats, generator_app, list_app, make_environ, measure, wsgi_request
 from wsgistack import CatchErrors
 from wsgistack.core import StartResponse, WSGIApplication, WSGIEnvironment
 
 SUITE = "errors"
 GOAL_OVERHEAD = 0.6e-6  # seconds per request when nothing is raised
 HEADERS = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "11")]
-
-
-def list_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-    start_response("200 OK", HEADERS)
-    return [b"hello world"]
-
-
-def generator_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-    start_response("200 OK", HEADERS)
-    return _chunks()
-
-
-def _chunks() -> Iterator[bytes]:
-    yield b"hello "
-    yield b"world"
 
 
 class _Response:

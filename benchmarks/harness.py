@@ -20,14 +20,23 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from wsgiref.types import WSGIApplication, WSGIEnvironment
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from wsgistack.testing import make_environ
 
-__all__ = ["Comparison", "Report", "Stats", "make_environ", "measure", "wsgi_request"]
+__all__ = [
+    "Comparison",
+    "Report",
+    "Stats",
+    "generator_app",
+    "list_app",
+    "make_environ",
+    "measure",
+    "wsgi_request",
+]
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,26 @@ def _run(func: Callable[[], object], number: int) -> float:
     finally:
         if enabled:
             gc.enable()
+
+
+_HELLO_HEADERS = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "11")]
+
+
+def list_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """The inner app of overhead measurements: a list body."""
+    start_response("200 OK", _HELLO_HEADERS)
+    return [b"hello world"]
+
+
+def generator_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """The inner app of overhead measurements: a generator body of two chunks."""
+    start_response("200 OK", _HELLO_HEADERS)
+    return _hello_chunks()
+
+
+def _hello_chunks() -> Iterator[bytes]:
+    yield b"hello "
+    yield b"world"
 
 
 def _start_response(
