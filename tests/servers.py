@@ -8,6 +8,7 @@ the error if it fails to start, and is available afterwards via :func:`last_outp
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
@@ -17,8 +18,20 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
-__all__ = ["SERVERS", "ServerURL", "free_port", "last_output", "run_command", "serve", "wait_for_port"]
+__all__ = [
+    "SERVERS",
+    "ServerURL",
+    "final_status",
+    "free_port",
+    "last_output",
+    "raw",
+    "request",
+    "run_command",
+    "serve",
+    "wait_for_port",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ("waitress", "gunicorn")
@@ -114,3 +127,60 @@ def serve(
 def last_output() -> str:
     """What the most recently stopped server printed (stdout and stderr)."""
     return _outputs[-1] if _outputs else ""
+
+
+# --- clients ---------------------------------------------------------------------------------------------
+
+
+def _address(base: str) -> tuple[str, int]:
+    parts = urlsplit(base)
+    return parts.hostname or "127.0.0.1", parts.port or 80
+
+
+def request(
+    base: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+    body: bytes | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """One request with http.client on a fresh connection: status, headers (lower-cased names), body."""
+    connection = http.client.HTTPConnection(*_address(base), timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def raw(base: str, data: bytes, until: bytes | None = b"\r\n\r\n") -> bytes:
+    """Send ``data`` on a raw socket; read until ``until`` is in the reply (the default: the response
+    head, an impatient or aborting client) or, with None, to the end of the connection."""
+    with socket.create_connection(_address(base), timeout=30) as sock:
+        sock.sendall(data)
+        received = b""
+        while until is None or until not in received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        return received
+
+
+def final_status(base: str, head: bytes) -> int:
+    """Send a request head without its body; the final status, past interim 1xx responses (gunicorn and
+    waitress answer ``Expect: 100-continue`` themselves). 0 if the connection closes first."""
+    with socket.create_connection(_address(base), timeout=30) as sock:
+        sock.sendall(head)
+        received = b""
+        while True:
+            while b"\r\n\r\n" not in received:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return 0
+                received += chunk
+            block, received = received.split(b"\r\n\r\n", 1)
+            status = int(block.split(b" ", 2)[1])
+            if status >= 200:
+                return status

@@ -5,7 +5,6 @@ over the limit (declared and chunked), errors, streaming, request ids and the ac
 from __future__ import annotations
 
 import gzip
-import http.client
 import json
 import socket
 from collections.abc import Iterator
@@ -17,7 +16,8 @@ import pytest
 import zstandard
 
 from benchmarks.e2e_content import PAGE, SCRIPT
-from tests.servers import SERVERS, serve
+from tests.servers import SERVERS, raw, serve
+from tests.servers import request as get
 
 
 @pytest.fixture(scope="module", params=SERVERS)
@@ -29,37 +29,6 @@ def live(
     env = {"WSGISTACK_E2E_STATIC": str(directory / "static"), "WSGISTACK_ACCESS_LOG": str(log)}
     with serve("benchmarks.e2e_app:stack", server=request.param, env=env) as base:
         yield base, log
-
-
-def get(
-    base: str,
-    path: str,
-    headers: dict[str, str] | None = None,
-    method: str = "GET",
-    body: bytes | None = None,
-) -> tuple[int, dict[str, str], bytes]:
-    parts = urlsplit(base)
-    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        connection.close()
-
-
-def raw(base: str, data: bytes, until: bytes | None = b"\r\n\r\n") -> bytes:
-    """Send ``data``; read until ``until`` is in the reply, or to the end of the connection (None)."""
-    parts = urlsplit(base)
-    with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=30) as sock:
-        sock.sendall(data)
-        received = b""
-        while until is None or until not in received:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-        return received
 
 
 DECODERS = {
