@@ -177,7 +177,7 @@ def test_static_ini() -> None:
 def test_compress_ini() -> None:
     assert diagram(SNIPPETS / "compress.ini") == (
         "compress(minimum_size=1024, encodings=['zstd', 'br', 'gzip'])  [filter:compress]\n"
-        "└── egg:wsgistack#static(document_root='…/recipes/snippets/static')  [app:pages]"
+        "└── egg:wsgistack#static(document_root='%(here)s/static')  [app:pages]"
     )
     from wsgistack.testing import client
 

@@ -549,7 +549,8 @@ class _Context:
         return self._invoke()
 
     def _label(self, spec: str, options: bool = True) -> str:
-        shown = ", ".join(f"{key}={_short(value)}" for key, value in self.local_conf.items())
+        here = os.path.dirname(os.path.abspath(self.where.file)) if self.where.file else None
+        shown = ", ".join(f"{key}={_short(value, here)}" for key, value in self.local_conf.items())
         source = f"  [{self.where.section}]" if self.where.section and self.where.key is None else ""
         return f"{spec}({shown}){source}" if options else f"{spec}{source}"
 
@@ -650,7 +651,10 @@ class _Context:
             ) from exc
 
 
-def _short(value: Any, limit: int = 40) -> str:
+def _short(value: Any, here: str | None = None, limit: int = 40) -> str:
+    """A short repr of an option value; a path under the file's directory is shown as ``%(here)s/…``."""
+    if here and isinstance(value, str) and value.startswith(here + os.sep):
+        value = "%(here)s" + value[len(here) :]
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 2] + "…" + text[-1]
 
