@@ -189,6 +189,21 @@ def test_rewrite_is_applied_and_recorded() -> None:
     assert response.status == "201 Created"
 
 
+def test_deferred_rewrite_is_applied_when_the_first_value_goes_out() -> None:
+    server = Server()
+
+    def rewrite(status: str, headers: Headers) -> tuple[str, Headers]:
+        return status, [*headers, ("X-Seen", "first chunk")]
+
+    response = ResponseStart(server, rewrite=rewrite, defer=True)
+    response("200 OK", [("Content-Type", "text/plain")])
+    assert server.calls == []
+    response.handing_out(b"x")
+    assert server.calls == [("200 OK", [("Content-Type", "text/plain"), ("X-Seen", "first chunk")], False)]
+    assert response.headers == server.calls[0][1]
+    assert response.sent
+
+
 @pytest.mark.parametrize(
     "exc_info", [pytest.param(None, id="no exc_info"), pytest.param((None, None, None), id="empty exc_info")]
 )

@@ -223,7 +223,11 @@ class ResponseStart:
     def handing_out(self, chunk: bytes) -> None:
         """Note that ``chunk`` is about to go to the server: forward deferred headers, track *sent*."""
         if not self.forwarded and self.status is not None:
-            self._forward()
+            if self._rewrite is None:  # _forward() inlined: the first value of every deferred response
+                self._server_write = self._start_response(self.status, self.headers)
+                self.forwarded = True
+            else:
+                self._forward()
         if chunk:
             self.sent = True
 

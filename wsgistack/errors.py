@@ -126,19 +126,23 @@ class CatchErrors:
         # The server's start_response is deferred until the first value goes out, so an error before
         # that reaches the server as one clean 500 rather than a replacement: some servers (gunicorn
         # 27) keep the first call's headers on an exc_info replacement and send two Content-Lengths.
-        response = ResponseStart(start_response, defer=True)
+        exchange = _Exchange(self, environ, start_response)
         try:
-            iterable = self.app(environ, response)
+            iterable = self.app(environ, exchange)
         except Exception:
-            return self._failed(environ, response, cast(ExcInfo, sys.exc_info()))
+            return self._failed(environ, exchange, cast(ExcInfo, sys.exc_info()))
         kind = type(iterable)
         # A list or tuple cannot raise while iterated and has no close(); a file_wrapper keeps its
         # identity so the server may send it with sendfile (PEP 3333, "Optional Platform-Specific File
         # Handling"). Either way there is nothing left for this layer to catch.
         if kind is list or kind is tuple or kind is environ.get("wsgi.file_wrapper"):
-            response.handing_out(b"")  # the deferred start_response reaches the server now
+            if exchange.status is not None and not exchange.forwarded:  # handing_out(b""), inlined
+                exchange._server_write = start_response(exchange.status, exchange.headers)
+                exchange.forwarded = True
             return iterable
-        return _Guarded(self, environ, response, iterable)
+        exchange._iterable = iterable
+        exchange._closed = False
+        return exchange
 
     def _propagates(self, environ: WSGIEnvironment) -> bool:
         # An explicit, namespaced switch (set by wsgistack.testing's client) rather than a foreign flag
@@ -271,43 +275,43 @@ class CatchErrors:
             del page_environ["wsgistack.exc_info"]  # a reference cycle through the traceback otherwise
 
 
-class _Guarded:
-    """The body handed to the server: catches errors while iterating and in ``close()``.
+class _Exchange(ResponseStart):
+    """One request: the deferred ``start_response`` handed to the app, then the body handed to the server.
 
-    It keeps :class:`~wsgistack.core.ClosingIterable`'s guarantees (a class, so ``close()`` runs even
-    if iteration never started; ``close()`` of the iterable the app returned, exactly once) without
-    nesting one: an extra iterator layer per request would double this middleware's cost.
+    The body catches errors while iterated and in ``close()``. It keeps
+    :class:`~wsgistack.core.ClosingIterable`'s guarantees (a class, so ``close()`` runs even if
+    iteration never started; ``close()`` of the iterable the app returned, exactly once) without
+    nesting one, and one object serves both roles: with nothing raised, this layer's whole cost is
+    what it allocates per request.
     """
 
-    __slots__ = ("_catcher", "_closed", "_environ", "_iterable", "_response")
+    __slots__ = ("_catcher", "_closed", "_environ", "_iterable")
 
-    def __init__(
-        self,
-        catcher: CatchErrors,
-        environ: WSGIEnvironment,
-        response: ResponseStart,
-        iterable: Iterable[bytes],
-    ) -> None:
+    # ResponseStart's options are the same for every request here, so they are class attributes (they
+    # shadow the base class's slots) and __init__ sets only what varies: ResponseStart(defer=True).
+    _rewrite = _map = _trailer = None
+    _defer = True
+    _iterable: Iterable[bytes]
+    _closed: bool
+
+    def __init__(self, catcher: CatchErrors, environ: WSGIEnvironment, start_response: StartResponse) -> None:
         self._catcher = catcher
         self._environ = environ
-        self._response = response
-        self._iterable = iterable
-        self._closed = False
+        self._start_response = start_response
+        self.status = None  # headers and _server_write are set with it, by __call__ and _forward
+        self.forwarded = self.sent = False
 
     def __iter__(self) -> Iterator[bytes]:
-        return self._chunks()
-
-    def _chunks(self) -> Iterator[bytes]:
-        response = self._response
+        # A generator function as __iter__: iter() makes the generator with no call in between.
         try:
             for chunk in self._iterable:
-                if not response.sent:  # after that, handing_out() has nothing left to do
-                    response.handing_out(chunk)
+                if not self.sent:  # after that, handing_out() has nothing left to do
+                    self.handing_out(chunk)
                 yield chunk
-            if not response.forwarded:
-                response.handing_out(b"")  # an empty body still needs its deferred start_response
+            if not self.forwarded:
+                self.handing_out(b"")  # an empty body still needs its deferred start_response
         except Exception:
-            yield from self._catcher._failed(self._environ, self._response, cast(ExcInfo, sys.exc_info()))
+            yield from self._catcher._failed(self._environ, self, cast(ExcInfo, sys.exc_info()))
 
     def close(self) -> None:
         if self._closed:
