@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.bodies import close_body
 from wsgistack import AccessLog, CatchErrors, Layer, Pipeline, RequestID, RequestIDFilter
 from wsgistack import access_log as access_log_module
 from wsgistack.core import (
-    ClosingIterable,
     Headers,
     OptExcInfo,
     StartResponse,
@@ -268,9 +268,8 @@ def test_logged_once_after_close_not_before(records: list[logging.LogRecord]) ->
     result = AccessLog(generator_app(b"a", b"b"))(environ(), Server().start_response)
     assert list(result) == [b"a", b"b"]
     assert records == []  # exhausted, but the server has not closed it yet
-    assert isinstance(result, ClosingIterable)
-    result.close()
-    result.close()
+    close_body(result)
+    close_body(result)
     assert len(records) == 1
 
 
@@ -279,8 +278,7 @@ def test_duration_runs_from_the_call_to_close(clock: Clock, records: list[loggin
     result = AccessLog(app, format="%(D)s")(environ(), Server().start_response)
     assert list(result) == [b"a", b"b", b"c"]
     clock.advance(500)  # the server writes the last chunk, then closes
-    assert isinstance(result, ClosingIterable)
-    result.close()
+    close_body(result)
     assert line(records[0]) == "3500"
 
 

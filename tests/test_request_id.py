@@ -14,9 +14,9 @@ from wsgiref.util import FileWrapper
 
 import pytest
 
+from tests.bodies import close_body
 from wsgistack import CatchErrors, Layer, Pipeline, RequestID, RequestIDFilter, request_id_var
 from wsgistack.core import (
-    ClosingIterable,
     Headers,
     OptExcInfo,
     StartResponse,
@@ -101,15 +101,13 @@ def test_id_stays_set_until_close_not_just_until_the_call_returns() -> None:
     assert request_id is not None
     assert list(result) == [b"x"]
     assert request_id_var.get() == request_id
-    assert isinstance(result, ClosingIterable)
-    result.close()
+    close_body(result)
     assert request_id_var.get() is None
 
 
 def test_reset_when_closed_without_iterating_and_when_the_app_raises() -> None:
     result = RequestID(Seen(b"x"))(environ(), Server().start_response)
-    assert isinstance(result, ClosingIterable)
-    result.close()
+    close_body(result)
     assert request_id_var.get() is None
 
     error = LookupError("gone")

