@@ -33,6 +33,14 @@ def logger() -> Iterator[logging.Logger]:
 
 
 @pytest.fixture
+def primed(logger: logging.Logger) -> _Records:
+    """AccessLog's record maker for ``logger``, after its first record (the template is made then)."""
+    records = _Records(logger, logging.INFO)
+    records("first")
+    return records
+
+
+@pytest.fixture
 def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(time, "time", lambda: NOW_NS / 1e9)
     monkeypatch.setattr(time, "time_ns", lambda: NOW_NS)
@@ -43,17 +51,18 @@ def stock(logger: logging.Logger, message: object) -> dict[str, object]:
 
 
 def made(records: _Records, message: object) -> dict[str, object]:
+    """A record from the template path (on the Pythons it mirrors), as a dict of its fields."""
     record = records(message)
     assert type(record) is logging.LogRecord
+    assert (records._template is not None) == access_log._MIRRORED, "the template path was not taken"
     return record.__dict__
 
 
 @pytest.mark.usefixtures("frozen_clock")
-def test_the_fast_path_is_taken_on_the_pythons_it_mirrors(logger: logging.Logger) -> None:
+def test_the_fast_path_is_taken_on_the_pythons_it_mirrors(primed: _Records, logger: logging.Logger) -> None:
     mirrored = sys.version_info[:2] in {(3, 11), (3, 12), (3, 13)}
     assert mirrored == access_log._MIRRORED
-    records = _Records(logger, logging.INFO)
-    records("first")
+    records = primed
     assert (records._template is not None) == access_log._MIRRORED
 
 
@@ -74,22 +83,40 @@ def test_a_record_is_the_stock_record(logger: logging.Logger) -> None:
 
 
 @pytest.mark.usefixtures("frozen_clock")
-@pytest.mark.parametrize("flag", ["logThreads", "logProcesses", "logMultiprocessing", "logAsyncioTasks"])
+@pytest.mark.parametrize(
+    "flag",
+    ["logThreads", "logProcesses", "logMultiprocessing"]
+    + (["logAsyncioTasks"] if sys.version_info >= (3, 12) else []),  # new in 3.12
+)
 def test_logging_flags_are_honoured(
-    logger: logging.Logger, monkeypatch: pytest.MonkeyPatch, flag: str
+    primed: _Records, logger: logging.Logger, monkeypatch: pytest.MonkeyPatch, flag: str
 ) -> None:
-    records = _Records(logger, logging.INFO)
-    records("before")  # a template made with the flag on
-    monkeypatch.setattr(logging, flag, False, raising=False)
+    records = primed
+    before = made(records, "on")
+    monkeypatch.setattr(logging, flag, False)
+    after = made(records, "off")
+    assert after == stock(logger, "off")
+    field = {"logThreads": "thread", "logProcesses": "process", "logMultiprocessing": "processName"}
+    if flag in field:
+        assert before[field[flag]] is not None
+        assert after[field[flag]] is None
+
+
+@pytest.mark.usefixtures("frozen_clock")
+def test_a_renamed_level_is_the_name_in_later_records(
+    primed: _Records, logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = primed
+    monkeypatch.setitem(logging._levelToName, logging.INFO, "NOTE")
     assert made(records, "after") == stock(logger, "after")
+    assert made(records, "after")["levelname"] == "NOTE"
 
 
 @pytest.mark.usefixtures("frozen_clock")
 def test_another_thread_and_the_multiprocessing_name(
-    logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+    primed: _Records, logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    records = _Records(logger, logging.INFO)
-    records("on the main thread")
+    records = primed
     import multiprocessing
 
     monkeypatch.setattr(multiprocessing.current_process(), "name", "Worker-7")
@@ -106,9 +133,8 @@ def test_another_thread_and_the_multiprocessing_name(
 
 
 @pytest.mark.usefixtures("frozen_clock")
-def test_inside_an_asyncio_task(logger: logging.Logger) -> None:
-    records = _Records(logger, logging.INFO)
-    records("outside")
+def test_inside_an_asyncio_task(primed: _Records, logger: logging.Logger) -> None:
+    records = primed
 
     async def handle() -> tuple[dict[str, object], dict[str, object]]:
         return made(records, "x"), stock(logger, "x")
@@ -149,3 +175,18 @@ def test_a_logger_class_with_its_own_make_record_makes_the_records() -> None:
 
     record = _Records(Tagging("tests.tagging"), logging.INFO)("x")
     assert getattr(record, "tag", None) == "subclass"
+
+
+def test_a_make_record_patched_onto_the_logger_makes_the_records(
+    primed: _Records, logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = primed
+    stock_make = logger.makeRecord
+
+    def tagging(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = stock_make(*args, **kwargs)  # type: ignore[arg-type]
+        record.tag = "instance"
+        return record
+
+    monkeypatch.setattr(logger, "makeRecord", tagging)
+    assert getattr(records("x"), "tag", None) == "instance"

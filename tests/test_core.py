@@ -189,6 +189,15 @@ def test_rewrite_is_applied_and_recorded() -> None:
     assert response.status == "201 Created"
 
 
+def test_headers_that_are_not_a_list_of_pairs_leave_nothing_recorded() -> None:
+    response = ResponseStart(Server(), defer=True)
+    with pytest.raises(TypeError):
+        response("200 OK", None)  # type: ignore[arg-type]
+    assert response.status is None
+    response("200 OK", [("Content-Type", "text/plain")])  # not a second call: the first failed
+    assert response.headers == [("Content-Type", "text/plain")]
+
+
 def test_deferred_rewrite_is_applied_when_the_first_value_goes_out() -> None:
     server = Server()
 

@@ -327,6 +327,30 @@ def test_block_boundaries_are_kept() -> None:
     assert Server().run(CatchErrors(app), make_environ()).values == [b"", b"a", b"", b"b"]
 
 
+def test_a_value_before_start_response_is_an_error_answered_with_500(
+    records: list[logging.LogRecord],
+) -> None:
+    closes: list[str] = []
+
+    class Body:
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"no status yet"  # PEP 3333: start_response() must come first
+
+        def close(self) -> None:
+            closes.append("closed")
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return Body()
+
+    server = Server().run(CatchErrors(app), make_environ())
+    assert server.status == STATUS_500
+    assert b"no status yet" not in server.body
+    assert closes == ["closed"]
+    assert len(records) == 1
+    assert records[0].exc_info is not None
+    assert "before calling start_response()" in str(records[0].exc_info[1])
+
+
 def test_error_response_drops_the_apps_headers() -> None:
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         start_response("200 OK", [*TEXT, ("Set-Cookie", "session=1"), ("Content-Length", "999")])

@@ -170,6 +170,7 @@ class _Records:
             _MIRRORED
             and logging.getLogRecordFactory() is logging.LogRecord
             and type(logger).makeRecord is _stock_make_record
+            and "makeRecord" not in logger.__dict__  # nor patched onto this logger
         ):
             return logger.makeRecord(logger.name, self._level, _SOURCE, 0, message, (), None)
         template = self._template
@@ -198,6 +199,7 @@ class _Records:
         record.__dict__ = fields = {
             **template,
             "msg": message,
+            "levelname": logging.getLevelName(self._level),  # logging.addLevelName() may rename it
             "created": created,
             "msecs": msecs,
             "relativeCreated": relative,

@@ -400,7 +400,8 @@ class Compress:
             coding = preferred_encoding(accept, self.encodings)
             if len(self._coding_memo) < _MEMO_LIMIT:  # bounded: the header comes from the client
                 self._coding_memo[accept] = coding
-        exchange = _Exchange(self, coding, start_response, environ)
+        kind = _Exchange if coding is not None else _HeaderExchange
+        exchange = kind(self, coding, start_response, environ)
         if self._suffixes:
             if_none_match = exchange.if_none_match = environ.get("HTTP_IF_NONE_MATCH")
             if if_none_match:
@@ -412,7 +413,7 @@ class Compress:
         if exchange.untouched or coding is None:
             return body  # headers at most (Vary): the body goes through as the app made it
         try:
-            return exchange.body(body)
+            return exchange.respond(body)
         except BaseException:
             _close_quietly(body)
             raise
@@ -448,12 +449,21 @@ def _close_quietly(body: Iterable[bytes]) -> None:
             logger.exception("close() of the application's iterable failed while handling another error")
 
 
-class _Exchange:
-    """The per-request state: the negotiated coding, the decision, and the compressor."""
+class _Exchange(ResponseStart):
+    """The per-request state: the negotiated coding, the decision, and the compressor; once this layer is
+    involved in the response, also the :class:`~wsgistack.core.ResponseStart` between the app and the server.
 
-    __slots__ = ("basis", "coding", "compressor", "environ", "head", "if_none_match", "layer",
-                 "length", "mode", "padding", "primed", "response", "rewritten", "server", "untouched",
-                 "vary")  # fmt: skip
+    The hooks that ResponseStart calls (``rewrite``, ``map_chunk``, ``trailer``) are this object's own
+    methods, found through the class (they shadow the base class's slots): nothing here holds a reference
+    back to this object, so a finished request is freed by reference counting, not by the cycle
+    collector. This class defers the server's start_response to the first value (a coding was
+    negotiated); :class:`_HeaderExchange` decides on headers alone.
+    """
+
+    __slots__ = ("basis", "coding", "compressor", "environ", "head", "if_none_match", "layer", "length",
+                 "made", "mode", "padding", "primed", "rewritten", "untouched", "vary")  # fmt: skip
+
+    _defer = True
 
     def __init__(
         self,
@@ -464,10 +474,10 @@ class _Exchange:
     ) -> None:
         self.layer = layer
         self.coding = coding
-        self.server = server
+        self._start_response = server
         self.environ = environ
         self.untouched = False
-        self.response: ResponseStart | None = None
+        self.made = False  # whether this layer is involved: make_response() ran
         #: The If-None-Match the client sent, when the app is shown another one (ETag suffix mode).
         self.if_none_match: str | None
         # The rest is set by make_response(): a response left alone never needs it.
@@ -487,8 +497,7 @@ class _Exchange:
         self, status: str, headers: Headers, exc_info: OptExcInfo = None, /
     ) -> Callable[[bytes], object]:
         """What the app calls: a response this layer leaves alone goes straight to the server."""
-        response = self.response
-        if response is None:
+        if not self.made:
             if not self.untouched:
                 layer = self.layer
                 reason = _skip_reason(
@@ -500,29 +509,25 @@ class _Exchange:
                 self.untouched = reason is not None and reason != OPTED_OUT and not status.startswith("304")
             if self.untouched:
                 if exc_info is not None:
-                    return self.server(status, headers, exc_info)
-                return self.server(status, headers)
-            response = self.make_response()
-        return response(status, headers, exc_info)
+                    return self._start_response(status, headers, exc_info)
+                return self._start_response(status, headers)
+            self.make_response()
+        return ResponseStart.__call__(self, status, headers, exc_info)
 
-    def make_response(self) -> ResponseStart:
+    def make_response(self) -> None:
+        """Become the ResponseStart of this response (what ResponseStart.__init__ would set, and ours)."""
+        self.status, self.headers, self._server_write = None, [], None
+        self.forwarded = self.sent = False
         self.head = self.environ.get("REQUEST_METHOD") == "HEAD"
         self.mode, self.vary, self.compressor, self.primed = _UNDECIDED, False, None, False
         self.padding, self.length, self.basis, self.rewritten = 0, None, None, False
-        if self.coding is None:  # header-only decisions
-            self.response = ResponseStart(self.server, rewrite=self.rewrite)
-        else:
-            self.response = ResponseStart(
-                self.server, rewrite=self.rewrite, map_chunk=self.map_chunk, trailer=self.trailer, defer=True
-            )
-        return self.response
+        self.made = True
 
     # -- deciding -------------------------------------------------------------------------------------
 
     def decide(self, known_size: int | None, first: bytes | None) -> None:
         """Set ``mode`` from the response as it stands, ``known_size`` and the first value, if any."""
-        response = self.response
-        assert response is not None
+        response = self
         assert response.status is not None
         layer, headers = self.layer, response.headers
         self.basis, self.compressor = headers, None
@@ -578,11 +583,12 @@ class _Exchange:
 
     # -- the body -------------------------------------------------------------------------------------
 
-    def body(self, body: Iterable[bytes]) -> Iterable[bytes]:
+    def respond(self, body: Iterable[bytes]) -> Iterable[bytes]:
         """What ``Compress.__call__`` returns for the app's ``body``."""
-        response = self.response
-        if response is None:  # start_response will come with the first value
-            return self.make_response().body(body)
+        response = self
+        if not self.made:  # start_response will come with the first value
+            self.make_response()
+            return self.body(body)
         if response.forwarded:  # write() was used: decided at its first call
             return body if self.mode == _PASS else response.body(body)
         if isinstance(body, (list, tuple)) and not self.head:
@@ -595,8 +601,7 @@ class _Exchange:
 
     def one_shot(self, body: list[bytes] | tuple[bytes, ...]) -> Iterable[bytes]:
         # A list is all there already: reading it whole blocks nothing, and gives the exact length.
-        response = self.response
-        assert response is not None
+        response = self
         data = b"".join(body)
         self.decide(len(data), None)
         declared = get_header(response.headers, "content-length")
@@ -618,8 +623,7 @@ class _Exchange:
         return body
 
     def map_chunk(self, chunk: bytes) -> bytes:
-        response = self.response
-        assert response is not None
+        response = self
         if not response.forwarded:
             # The first value (or write()); the response may have been replaced (exc_info) since the
             # decision, as long as nothing went out.
@@ -658,8 +662,7 @@ class _Exchange:
         return out
 
     def trailer(self) -> bytes:
-        response = self.response
-        assert response is not None
+        response = self
         if (
             not response.forwarded
             and response.status is not None
@@ -726,3 +729,17 @@ class _Exchange:
                     headers = [(name, tag if name.lower() == "etag" else value) for name, value in headers]
                     break
         return merge_header(headers, "Vary", "Accept-Encoding")
+
+    # ResponseStart's hooks: this object's methods (see the class docstring).
+    _rewrite = rewrite
+    _map = map_chunk
+    _trailer = trailer
+
+
+class _HeaderExchange(_Exchange):
+    """No coding was negotiated: headers only (Vary, the opt-out header, a 304's ETag), nothing deferred."""
+
+    __slots__ = ()
+
+    _map = _trailer = None  # type: ignore[assignment]  # ResponseStart accepts None for both
+    _defer = False

@@ -190,8 +190,8 @@ class ResponseStart:
         if exc_info is None or exc_info[1] is None:
             if self.status is not None:
                 raise RuntimeError("start_response() called a second time without exc_info (PEP 3333)")
+            self.headers = headers = list(headers)  # first: a list() that raises leaves nothing half set
             self.status = status
-            self.headers = headers = list(headers)
             if self._defer:
                 pass
             elif self._rewrite is None:  # the common case, inlined: this runs on every request

@@ -141,7 +141,6 @@ class CatchErrors:
                 exchange.forwarded = True
             return iterable
         exchange._iterable = iterable
-        exchange._closed = False
         return exchange
 
     def _propagates(self, environ: WSGIEnvironment) -> bool:
@@ -285,14 +284,13 @@ class _Exchange(ResponseStart):
     what it allocates per request.
     """
 
-    __slots__ = ("_catcher", "_closed", "_environ", "_iterable")
+    __slots__ = ("_catcher", "_environ", "_iterable")
 
     # ResponseStart's options are the same for every request here, so they are class attributes (they
     # shadow the base class's slots) and __init__ sets only what varies: ResponseStart(defer=True).
     _rewrite = _map = _trailer = None
     _defer = True
-    _iterable: Iterable[bytes]
-    _closed: bool
+    _iterable: Iterable[bytes] | None  # the app's, until closed
 
     def __init__(self, catcher: CatchErrors, environ: WSGIEnvironment, start_response: StartResponse) -> None:
         self._catcher = catcher
@@ -303,9 +301,15 @@ class _Exchange(ResponseStart):
 
     def __iter__(self) -> Iterator[bytes]:
         # A generator function as __iter__: iter() makes the generator with no call in between.
+        iterable = self._iterable
+        if iterable is None:  # closed already
+            return
         try:
-            for chunk in self._iterable:
+            for chunk in iterable:
                 if not self.sent:  # after that, handing_out() has nothing left to do
+                    if self.status is None:
+                        # PEP 3333: start_response comes before the first value. Caught below: a 500.
+                        raise RuntimeError("the application yielded a value before calling start_response()")
                     self.handing_out(chunk)
                 yield chunk
             if not self.forwarded:
@@ -314,10 +318,12 @@ class _Exchange(ResponseStart):
             yield from self._catcher._failed(self._environ, self, cast(ExcInfo, sys.exc_info()))
 
     def close(self) -> None:
-        if self._closed:
+        # Dropping the app's iterable breaks the cycle through a body that holds the start_response it
+        # was given (this object): the request's objects are freed at once, not by the cycle collector.
+        iterable, self._iterable = self._iterable, None
+        if iterable is None:
             return
-        self._closed = True
-        close = getattr(self._iterable, "close", None)
+        close = getattr(iterable, "close", None)
         if close is not None:
             try:
                 close()

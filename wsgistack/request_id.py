@@ -213,22 +213,22 @@ class _Scoped:
     and the id is reset even if that ``close()`` raises. Iteration is the app's own iterator.
     """
 
-    __slots__ = ("_closed", "_iterable", "_token")
+    __slots__ = ("_iterable", "_token")
 
     def __init__(self, iterable: Iterable[bytes], token: Token[str | None]) -> None:
-        self._iterable = iterable
-        self._closed = False
+        self._iterable: Iterable[bytes] | None = iterable  # the app's, until closed
         self._token = token
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self._iterable)
+        iterable = self._iterable
+        return iter(() if iterable is None else iterable)
 
     def close(self) -> None:
-        if self._closed:
+        iterable, self._iterable = self._iterable, None
+        if iterable is None:
             return
-        self._closed = True
         try:
-            close = getattr(self._iterable, "close", None)
+            close = getattr(iterable, "close", None)
             if close is not None:
                 close()
         finally:
