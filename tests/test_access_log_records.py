@@ -190,3 +190,21 @@ def test_a_make_record_patched_onto_the_logger_makes_the_records(
 
     monkeypatch.setattr(logger, "makeRecord", tagging)
     assert getattr(records("x"), "tag", None) == "instance"
+
+
+def test_a_forked_child_logs_its_own_process_id(primed: _Records) -> None:
+    """The id comes from the at-fork hook, not from a system call per record: a child must see its own."""
+    import os
+
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what its record says and leave without running pytest's teardown
+        os.write(writer, f"{primed('in the child').process} {os.getpid()}".encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as pipe:
+        logged, actual = pipe.read().split()
+    os.waitpid(pid, 0)
+    assert logged == actual
+    assert int(logged) != os.getpid()
+    assert primed("in the parent").process == os.getpid()

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
+from ._process import Current, hooks_unreliable
 from .core import ResponseStart, StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["FORMATS", "AccessLog"]
@@ -157,12 +158,13 @@ class _Records:
     ``makeRecord`` makes it.
     """
 
-    __slots__ = ("_level", "_logger", "_template")
+    __slots__ = ("_ask_pid", "_level", "_logger", "_template")
 
     def __init__(self, logger: logging.Logger, level: int) -> None:
         self._logger = logger
         self._level = level
         self._template: dict[str, object] | None = None
+        self._ask_pid = hooks_unreliable()  # else the process id comes from the at-fork hook
 
     def __call__(self, message: object) -> logging.LogRecord:
         logger = self._logger
@@ -206,7 +208,7 @@ class _Records:
             "thread": thread,
             "threadName": thread_name,
             "processName": _process_name() if logging.logMultiprocessing else None,
-            "process": os.getpid() if logging.logProcesses else None,
+            "process": (os.getpid() if self._ask_pid else Current.pid) if logging.logProcesses else None,
         }
         if _TASK_NAMES:
             fields["taskName"] = _task_name()

@@ -13,11 +13,11 @@ import itertools
 import logging
 import os
 import re
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar, Token
 from typing import Final
 
+from ._process import Current, hooks_unreliable
 from .core import (
     Headers,
     OptExcInfo,
@@ -49,17 +49,6 @@ _log = logging.getLogger("wsgistack.request_id")
 Write = Callable[[bytes], object]
 
 
-class _Forks:
-    """Forks seen by this process since the first SequentialIds was made (see SequentialIds)."""
-
-    count = 0
-    watched = False
-
-
-def _count_fork() -> None:
-    _Forks.count += 1
-
-
 class SequentialIds:
     """The default id source: 16 random hex digits per process, then a hex counter (``…0000002a``).
 
@@ -68,28 +57,21 @@ class SequentialIds:
     The ids are predictable and must not be used as secrets or tokens.
     """
 
-    __slots__ = ("_fork", "_format", "_next", "_pid")
+    __slots__ = ("_ask", "_format", "_next", "_pid")
 
     def __init__(self) -> None:
-        # Fork detection through one at-fork hook for the whole process: os.getpid() is a system
-        # call on current glibc and would cost as much as the rest of the id.
-        if not _Forks.watched and hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=_count_fork)
-            _Forks.watched = True
-        # uWSGI forks its workers from C and runs Python's at-fork hooks only with py-call-osafterfork,
-        # so inside uWSGI (whose embedded module is then present) the process id is compared too.
-        self._pid: int | None = os.getpid() if "uwsgi" in sys.modules else None
+        # The process id from the at-fork hook (see wsgistack._process), or from the system where
+        # forks may skip that hook: a changed id means a forked child, which draws a new prefix.
+        self._ask = hooks_unreliable()
         self._reseed()
 
     def _reseed(self) -> None:
-        self._fork = _Forks.count
-        if self._pid is not None:
-            self._pid = os.getpid()
+        self._pid = os.getpid() if self._ask else Current.pid
         self._format = f"{os.urandom(8).hex()}%08x"
         self._next = itertools.count(1).__next__
 
     def __call__(self) -> str:
-        if self._fork != _Forks.count or (self._pid is not None and self._pid != os.getpid()):
+        if self._pid != (os.getpid() if self._ask else Current.pid):
             self._reseed()
         return self._format % self._next()
 
@@ -160,7 +142,8 @@ class RequestID:
         self._environ_key = key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
         self._trust = trust_incoming
         self._valid = _validator(validator)
-        self._generate = SequentialIds() if generator is None else _checked(generator)
+        # The bound __call__ rather than the instance: a call through the instance's type slot costs more.
+        self._generate = SequentialIds().__call__ if generator is None else _checked(generator)
         self._response_header = response_header
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
