@@ -527,11 +527,10 @@ class _Exchange(ResponseStart):
 
     def decide(self, known_size: int | None, first: bytes | None) -> None:
         """Set ``mode`` from the response as it stands, ``known_size`` and the first value, if any."""
-        response = self
-        assert response.status is not None
-        layer, headers = self.layer, response.headers
+        assert self.status is not None
+        layer, headers = self.layer, self.headers
         self.basis, self.compressor = headers, None
-        reason = layer.skip_reason(response.status, headers)
+        reason = layer.skip_reason(self.status, headers)
         self.vary = reason is None
         if reason is not None:
             self.mode = _PASS
@@ -585,26 +584,24 @@ class _Exchange(ResponseStart):
 
     def respond(self, body: Iterable[bytes]) -> Iterable[bytes]:
         """What ``Compress.__call__`` returns for the app's ``body``."""
-        response = self
         if not self.made:  # start_response will come with the first value
             self.make_response()
             return self.body(body)
-        if response.forwarded:  # write() was used: decided at its first call
-            return body if self.mode == _PASS else response.body(body)
+        if self.forwarded:  # write() was used: decided at its first call
+            return body if self.mode == _PASS else self.body(body)
         if isinstance(body, (list, tuple)) and not self.head:
             return self.one_shot(body)
         self.decide(None, None)
         if self.mode == _PASS:
-            response.handing_out(b"")  # sends the (rewritten) headers; the body goes through untouched
+            self.handing_out(b"")  # sends the (rewritten) headers; the body goes through untouched
             return body
-        return response.body(body)
+        return self.body(body)
 
     def one_shot(self, body: list[bytes] | tuple[bytes, ...]) -> Iterable[bytes]:
         # A list is all there already: reading it whole blocks nothing, and gives the exact length.
-        response = self
         data = b"".join(body)
         self.decide(len(data), None)
-        declared = get_header(response.headers, "content-length")
+        declared = get_header(self.headers, "content-length")
         if self.mode == _COMPRESS and (declared is None or declared.strip(" \t") == str(len(data))):
             assert self.coding is not None
             try:
@@ -617,19 +614,18 @@ class _Exchange(ResponseStart):
                 if len(compressed) < len(data):  # else the identity body is the better one
                     self.length = len(compressed)
                     on_close = [body.close] if hasattr(body, "close") else []
-                    return ClosingIterable((compressed,), on_close=on_close, response=response)
+                    return ClosingIterable((compressed,), on_close=on_close, response=self)
         self.mode = _PASS
-        response.handing_out(b"")
+        self.handing_out(b"")
         return body
 
     def map_chunk(self, chunk: bytes) -> bytes:
-        response = self
-        if not response.forwarded:
+        if not self.forwarded:
             # The first value (or write()); the response may have been replaced (exc_info) since the
             # decision, as long as nothing went out.
-            if response.status is None:
+            if self.status is None:
                 return chunk  # the app broke PEP 3333; the server will say so
-            if self.mode == _UNDECIDED or response.headers is not self.basis:
+            if self.mode == _UNDECIDED or self.headers is not self.basis:
                 self.decide(None, chunk)
             if self.mode == _COMPRESS:
                 try:
@@ -662,11 +658,10 @@ class _Exchange(ResponseStart):
         return out
 
     def trailer(self) -> bytes:
-        response = self
         if (
-            not response.forwarded
-            and response.status is not None
-            and (self.mode == _UNDECIDED or response.headers is not self.basis)
+            not self.forwarded
+            and self.status is not None
+            and (self.mode == _UNDECIDED or self.headers is not self.basis)
         ):
             self.decide(0, None)  # the body was empty
         if self.mode == _COMPRESS:

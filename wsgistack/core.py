@@ -160,6 +160,13 @@ class ResponseStart:
 
     ``write`` is the legacy ``write()`` callable returned to the app; its data goes through
     ``map_chunk`` too.
+
+    A middleware whose per-request state is itself the ResponseStart may subclass it: the options
+    ``_rewrite``, ``_map``, ``_trailer`` and ``_defer`` are only read after ``__init__``, so a subclass
+    can fix them as class attributes (hooks as its own methods, which then hold no reference back to
+    the instance) and skip ``__init__``, setting ``_start_response``, ``status`` (None),
+    ``forwarded`` and ``sent`` (False) itself; ``headers`` is set with the status and
+    ``_server_write`` when the headers are forwarded. CatchErrors, AccessLog and Compress do so: one object per request, and no cycle.
     """
 
     __slots__ = ("_defer", "_map", "_rewrite", "_server_write", "_start_response", "_trailer", "forwarded",
