@@ -296,6 +296,20 @@ def test_close_exactly_once_without_errors(
     assert records == []
 
 
+def test_an_iterator_without_close_that_fails_gets_the_500(records: list[logging.LogRecord]) -> None:
+    def value(index: int) -> bytes:
+        raise Boom("first value")
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", list(TEXT))
+        return map(value, range(1))  # no close(): nothing to call when it fails
+
+    server = Server().run(validator(CatchErrors(app)), make_environ())
+    assert server.error is None
+    assert server.calls == [("500 Internal Server Error", False)]  # one start_response: nothing was sent
+    assert len(records) == 1
+
+
 def test_list_and_file_wrapper_keep_their_identity() -> None:
     body = [b"as is"]
     wrapped = FileWrapper(io.BytesIO(b"file"))
@@ -409,17 +423,24 @@ def test_base_exceptions_while_iterating_pass_through_and_close_runs(exc_type: t
 
 
 @pytest.mark.parametrize("exc_type", [KeyboardInterrupt, SystemExit])
-def test_base_exceptions_in_close_pass_through(exc_type: type[BaseException]) -> None:
-    body = Body([b"x"], exc_type(), fail_in_close=True)
+@pytest.mark.parametrize("read_to_end", [True, False], ids=["body ends", "server closes early"])
+def test_base_exceptions_in_close_pass_through(exc_type: type[BaseException], read_to_end: bool) -> None:
+    body = Body([b"x", b"y"], exc_type(), fail_in_close=True)
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         start_response("200 OK", list(TEXT))
         return body
 
     result: Any = CatchErrors(app)(make_environ(), Server().start_response)
-    assert list(result) == [b"x"]
-    with pytest.raises(exc_type):
-        result.close()
+    iterator = iter(result)
+    assert next(iterator) == b"x"
+    if read_to_end:
+        assert next(iterator) == b"y"
+        with pytest.raises(exc_type):  # the app's close() runs as the body ends
+            next(iterator)
+    else:
+        with pytest.raises(exc_type):
+            result.close()
     result.close()  # a second close() is a no-op
     assert body.closes == 1
 
