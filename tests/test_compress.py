@@ -365,6 +365,13 @@ def test_skip_reason(status: str, headers: Headers, reason: str | None) -> None:
         )
         == reason
     )
+    # A layer remembers statuses, header names and content types: the answer stays the same when it has
+    # seen the response before, and after it has seen the same names in another case.
+    layer = Compress(_noop, statuses=[200], content_types=["text/*"], opt_out_header="X-No-Compress")
+    mixed = [(name.upper(), value) for name, value in headers]
+    for _ in range(2):
+        assert layer.skip_reason(status, headers) == reason
+        assert layer.skip_reason(status, mixed) == reason
 
 
 @pytest.mark.parametrize(
@@ -1058,4 +1065,11 @@ def test_client_controlled_memos_are_bounded() -> None:
     for index in range(2000):
         layer.content_type_allowed(f"text/x-kind-{index}")
     assert len(layer._type_memo) <= 512
+    # What the app sends is remembered too, within bounds, and still judged once the memo is full.
+    for index in range(2000):
+        assert layer.skip_reason(f"{200 + index % 300} Status {index}", [("X-Header-" + str(index), "1")])
+    assert len(layer._policy._statuses) <= 512
+    assert len(layer._policy._fields) <= 512
+    assert layer.skip_reason("200 Fine", [("X-New-Name", "1"), ("CONTENT-TYPE", "text/html")]) is None
+    assert layer.skip_reason("203 Never Seen", [("Content-Type", "text/html")]) == "status"
     assert request(layer, accept="gzip").body == HTML

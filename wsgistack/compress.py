@@ -95,8 +95,7 @@ _STALE = frozenset({"content-length", "content-md5", "accept-ranges"})
 _UNDECIDED, _PASS, _COMPRESS, _DROP = 0, 1, 2, 3
 #: What :func:`skip_reason` answers for a response carrying the opt-out header.
 OPTED_OUT = "opted out"
-# A plain dict, read-only by convention: MappingProxyType.get() costs three times dict.get() per request.
-_STATUS_CODES: Final[dict[str, int]] = {str(code): code for code in range(100, 600)}
+_STATUS_CODES: Final = frozenset(str(code) for code in range(100, 600))
 _FIELDS = frozenset({"content-type", "content-encoding", "content-range", "cache-control"})
 
 
@@ -120,43 +119,83 @@ def skip_reason(
     Pure: the status and headers the app gave, and the policy; ``content_type_allowed`` receives the
     Content-Type value as sent, and ``opt_out_header`` is lowercase. The size is judged separately.
     """
-    return _skip_reason(status, headers, statuses, content_type_allowed, opt_out_header)
+    return _Policy(statuses, content_type_allowed, opt_out_header, {}).skip_reason(status, headers)
 
 
-def _skip_reason(
-    status: str,
-    headers: Headers,
-    statuses: Collection[int],
-    content_type_allowed: Callable[[str], bool],
-    opt_out_header: str | None,
-) -> str | None:
-    code = _STATUS_CODES.get(status[:3])
-    if code is None:
-        return "malformed status"
-    if code not in statuses:
-        return "status"
-    content_type = None
-    fields = _FIELDS
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered not in fields:
-            if lowered == opt_out_header:
+_OTHER, _TYPE, _ENCODING, _RANGE, _CACHE, _OPT_OUT = range(6)
+_FIELD_KINDS: Final = {"content-type": _TYPE, "content-encoding": _ENCODING, "content-range": _RANGE,
+                       "cache-control": _CACHE}  # fmt: skip
+_BAD_STATUS = "status"
+
+
+class _Policy:
+    """:func:`skip_reason` for one configuration, with what it learns from the app remembered.
+
+    This runs for every response, so the status and each header name are looked up as the app wrote
+    them, in memos keyed by those strings (the app's constants hash once); only a value not seen
+    before is parsed. The memos are bounded: what they hold comes from the app.
+    """
+
+    __slots__ = ("_codes", "_content_type_allowed", "_fields", "_opt_out", "_statuses", "_type_memo")
+
+    def __init__(
+        self,
+        statuses: Collection[int],
+        content_type_allowed: Callable[[str], bool],
+        opt_out_header: str | None,
+        type_memo: dict[str, bool],
+    ) -> None:
+        self._codes = frozenset(str(code) for code in statuses)
+        self._content_type_allowed = content_type_allowed
+        self._opt_out = opt_out_header
+        self._type_memo = type_memo  # filled by content_type_allowed, read here first
+        self._statuses: dict[str, str | None] = {}
+        self._fields: dict[str, int] = {}
+
+    def skip_reason(self, status: str, headers: Headers) -> str | None:
+        reason = self._statuses.get(status, "")
+        if reason == "":
+            digits = status[:3]
+            reason = (
+                None
+                if digits in self._codes
+                else _BAD_STATUS
+                if digits in _STATUS_CODES
+                else "malformed status"
+            )
+            if len(self._statuses) < _MEMO_LIMIT:
+                self._statuses[status] = reason
+        if reason is not None:
+            return reason
+        content_type = None
+        fields = self._fields
+        for name, value in headers:
+            kind = fields.get(name)
+            if kind is None:
+                lowered = name.lower()
+                kind = _OPT_OUT if lowered == self._opt_out else _FIELD_KINDS.get(lowered, _OTHER)
+                if len(fields) < _MEMO_LIMIT:
+                    fields[name] = kind
+            if kind == _OTHER:
+                continue
+            if kind == _TYPE:
+                content_type = value
+            elif kind == _OPT_OUT:
                 return OPTED_OUT
-        elif lowered == "content-type":
-            content_type = value
-        elif lowered == "content-encoding":
-            if value.strip(" \t").lower() not in ("", "identity"):
-                return "already encoded"
-        elif lowered == "content-range":
-            return "content-range"  # the range counts identity bytes (RFC 9110 §14.4)
-        elif any(part.strip(" \t").lower() == "no-transform" for part in value.split(",")):
-            # RFC 9110 §7.7, RFC 9111 §5.2.2.6: an intermediary must not change the content coding.
-            return "no-transform"
-    if content_type is None:
-        return "no content type"
-    if not content_type_allowed(content_type):
-        return "content type"
-    return None
+            elif kind == _ENCODING:
+                if value.strip(" \t").lower() not in ("", "identity"):
+                    return "already encoded"
+            elif kind == _RANGE:
+                return "content-range"  # the range counts identity bytes (RFC 9110 §14.4)
+            elif any(part.strip(" \t").lower() == "no-transform" for part in value.split(",")):
+                # RFC 9110 §7.7, RFC 9111 §5.2.2.6: an intermediary must not change the content coding.
+                return "no-transform"
+        if content_type is None:
+            return "no content type"
+        allowed = self._type_memo.get(content_type)
+        if allowed is None:
+            allowed = self._content_type_allowed(content_type)
+        return None if allowed else "content type"
 
 
 def transform_etag(etag: str, coding: str, mode: str) -> str | None:
@@ -370,6 +409,7 @@ class Compress:
         self.opt_out_header = opt_out_header
         self._opt_out = opt_out_header.lower() if opt_out_header is not None else None
         self._suffixes = tuple(f'-{coding}"' for coding in self.encodings) if etag == "suffix" else ()
+        self._policy = _Policy(self.statuses, self.content_type_allowed, self._opt_out, self._type_memo)
 
     def content_type_allowed(self, content_type: str) -> bool:
         """Whether responses with this Content-Type value (parameters allowed) may be compressed."""
@@ -387,7 +427,7 @@ class Compress:
 
     def skip_reason(self, status: str, headers: Headers) -> str | None:
         """:func:`skip_reason` with this layer's policy."""
-        return _skip_reason(status, headers, self.statuses, self.content_type_allowed, self._opt_out)
+        return self._policy.skip_reason(status, headers)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if self._exclude_path is not None and self._exclude_path(
@@ -400,8 +440,10 @@ class Compress:
             coding = preferred_encoding(accept, self.encodings)
             if len(self._coding_memo) < _MEMO_LIMIT:  # bounded: the header comes from the client
                 self._coding_memo[accept] = coding
-        kind = _Exchange if coding is not None else _HeaderExchange
-        exchange = kind(self, coding, start_response, environ)
+        exchange = _new(_Exchange if coding is not None else _HeaderExchange)
+        exchange.layer, exchange.coding, exchange.environ = self, coding, environ
+        exchange._start_response = start_response
+        exchange.untouched = exchange.made = False
         if self._suffixes:
             if_none_match = exchange.if_none_match = environ.get("HTTP_IF_NONE_MATCH")
             if if_none_match:
@@ -436,6 +478,9 @@ class Compress:
         return f"Compress({self.app!r}, encodings={self.encodings!r}, minimum_size={self.minimum_size})"
 
 
+_new = object.__new__
+
+
 def _everything(path: str) -> bool:
     return True
 
@@ -465,31 +510,25 @@ class _Exchange(ResponseStart):
 
     _defer = True
 
-    def __init__(
-        self,
-        layer: Compress,
-        coding: str | None,
-        server: StartResponse,
-        environ: WSGIEnvironment,
-    ) -> None:
-        self.layer = layer
-        self.coding = coding
-        self._start_response = server
-        self.environ = environ
-        self.untouched = False
-        self.made = False  # whether this layer is involved: make_response() ran
-        #: The If-None-Match the client sent, when the app is shown another one (ETag suffix mode).
-        self.if_none_match: str | None
-        # The rest is set by make_response(): a response left alone never needs it.
-        self.head: bool
-        self.mode: int
-        self.vary: bool
-        self.compressor: codecs.Compressor | None
-        self.primed: bool
-        self.padding: int
-        self.length: int | None  # of a body compressed in one shot
-        self.basis: Headers | None  # the header list the decision was made from
-        self.rewritten: bool
+    # Set by Compress.__call__ (no __init__ call: this is every request's path): the layer, the coding
+    # (None for _HeaderExchange), the server's start_response, the environ, and two flags.
+    layer: Compress
+    coding: str | None
+    environ: WSGIEnvironment
+    untouched: bool  # the response is left alone: start_response went straight to the server
+    made: bool  # this layer is involved: make_response() ran
+    #: The If-None-Match the client sent, when the app is shown another one (ETag suffix mode).
+    if_none_match: str | None
+    # The rest is set by make_response(): a response left alone never needs it.
+    head: bool
+    mode: int
+    vary: bool
+    compressor: codecs.Compressor | None
+    primed: bool
+    padding: int
+    length: int | None  # of a body compressed in one shot
+    basis: Headers | None  # the header list the decision was made from
+    rewritten: bool
 
     # -- start_response -------------------------------------------------------------------------------
 
@@ -499,14 +538,15 @@ class _Exchange(ResponseStart):
         """What the app calls: a response this layer leaves alone goes straight to the server."""
         if not self.made:
             if not self.untouched:
-                layer = self.layer
-                reason = _skip_reason(
-                    status, headers, layer.statuses, layer.content_type_allowed, layer._opt_out
-                )
+                reason = self.layer._policy.skip_reason(status, headers)
                 # Not involved (DESIGN §2.1): the server's own start_response then applies PEP 3333's
                 # exc_info rules, and the body is returned untouched. An opt-out header still has to
                 # be removed, and a 304 still needs the Vary of the response it stands for.
-                self.untouched = reason is not None and reason != OPTED_OUT and not status.startswith("304")
+                self.untouched = (
+                    reason is not None
+                    and reason is not OPTED_OUT
+                    and (reason is not _BAD_STATUS or not status.startswith("304"))
+                )
             if self.untouched:
                 if exc_info is not None:
                     return self._start_response(status, headers, exc_info)
