@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import io
 import logging
 import logging.config
@@ -118,6 +119,25 @@ def test_reset_when_closed_without_iterating_and_when_the_app_raises() -> None:
     with pytest.raises(LookupError) as raised:
         RequestID(failing)(environ(), Server().start_response)
     assert raised.value is error
+    assert request_id_var.get() is None
+
+
+def test_closing_in_another_context_closes_the_body_and_leaves_that_context_alone() -> None:
+    closes: list[str] = []
+
+    class Body(list[bytes]):
+        def close(self) -> None:
+            closes.append("closed")
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Body([b"x"])
+
+    called_in = contextvars.copy_context()
+    result = called_in.run(RequestID(app), environ(), Server().start_response)
+    assert called_in[request_id_var] is not None
+    close_body(result)  # here, where the id was never set: nothing to undo, nothing raised
+    assert closes == ["closed"]
     assert request_id_var.get() is None
 
 

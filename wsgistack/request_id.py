@@ -113,7 +113,16 @@ class RequestID:
     Options are documented in ``docs/request_id.md``.
     """
 
-    __slots__ = ("_environ_key", "_generate", "_header", "_response_header", "_trust", "_valid", "app")
+    __slots__ = (
+        "_environ_key",
+        "_generate",
+        "_header",
+        "_lowered",
+        "_response_header",
+        "_trust",
+        "_valid",
+        "app",
+    )
 
     def __init__(
         self,
@@ -138,6 +147,7 @@ class RequestID:
             raise TypeError(f"generator must be a callable returning a str, not {type(generator).__name__}")
         self.app = app
         self._header = header
+        self._lowered = header.lower()
         key = header.upper().replace("-", "_")
         self._environ_key = key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
         self._trust = trust_incoming
@@ -159,13 +169,18 @@ class RequestID:
         token = request_id_var.set(request_id)
         try:
             if self._response_header:
-                header = self._header
+                header, lowered = self._header, self._lowered
 
                 # A closure rather than core.ResponseStart: adding a header depends neither on the status
                 # nor on whether headers were sent, and that bookkeeping would be a third of this
                 # middleware's cost. exc_info goes to the server exactly as given (PEP 3333).
                 def start(status: str, headers: Headers, exc_info: OptExcInfo = None, /) -> Write:
-                    headers = replace_header(headers, header, request_id)
+                    for name, _ in headers:  # replace_header(), with the common case inlined
+                        if name.lower() == lowered:
+                            headers = replace_header(headers, header, request_id)
+                            break
+                    else:
+                        headers = [*headers, (header, request_id)]
                     if exc_info is None:
                         return start_response(status, headers)
                     try:
@@ -185,7 +200,9 @@ class RequestID:
                 # Sending a file runs no app code; the wrapper itself keeps the server's sendfile.
                 _reset(token)
                 return result
-        return _Scoped(result, token)
+        scoped = _new(_Scoped)  # without an __init__ call: this is every request's path
+        scoped._iterable, scoped._token = result, token
+        return scoped
 
 
 class _Scoped:
@@ -198,9 +215,8 @@ class _Scoped:
 
     __slots__ = ("_iterable", "_token")
 
-    def __init__(self, iterable: Iterable[bytes], token: Token[str | None]) -> None:
-        self._iterable: Iterable[bytes] | None = iterable  # the app's, until closed
-        self._token = token
+    _iterable: Iterable[bytes] | None  # the app's, until closed
+    _token: Token[str | None]
 
     def __iter__(self) -> Iterator[bytes]:
         iterable = self._iterable
@@ -215,7 +231,13 @@ class _Scoped:
             if close is not None:
                 close()
         finally:
-            _reset(self._token)
+            try:  # noqa: SIM105 (_reset(), inlined: this is every request's path)
+                request_id_var.reset(self._token)
+            except ValueError:
+                pass  # closed from another context: see _reset()
+
+
+_new = object.__new__
 
 
 def _reset(token: Token[str | None]) -> None:
