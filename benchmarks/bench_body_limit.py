@@ -92,7 +92,12 @@ def run(report: Report, quick: bool) -> None:
     ):
         for name, make in streams.items():
             slow = name == "werkzeug" and bench is _readlines  # byte-wise readline: ~1 s per run
-            report.add(SUITE, case, name, measure(bench(make, source), quick=quick, repeat=3 if slow else 7))
+            stats = (
+                measure(bench(make, source), quick=quick, repeat=3)
+                if slow
+                else measure(bench(make, source), quick=quick)
+            )
+            report.add(SUITE, case, name, stats)
         report.compare(SUITE, case, "wsgistack", "raw BytesIO", goal=goal)
         report.compare(SUITE, case, "django", "raw BytesIO")
         report.compare(SUITE, case, "werkzeug", "raw BytesIO")

@@ -49,21 +49,29 @@ class Stats:
 
     @property
     def spread(self) -> float:
-        """Half the distance between the fastest and slowest run, relative to the median."""
+        """Half the interquartile range of the runs (their range, below 4 runs), relative to the median."""
         if not self.runs or not self.median:
             return 0.0
-        return (max(self.runs) - min(self.runs)) / 2 / self.median
+        if len(self.runs) < 4:
+            return (max(self.runs) - min(self.runs)) / 2 / self.median
+        first, _, third = statistics.quantiles(self.runs, n=4)
+        return (third - first) / 2 / self.median
 
 
 def measure(
     func: Callable[[], object],
     *,
     quick: bool = False,
-    min_time: float = 0.2,
-    repeat: int = 7,
+    min_time: float = 0.02,
+    repeat: int = 41,
     number: int | None = None,
 ) -> Stats:
-    """Time ``func()``: warm up, pick a loop count so a run lasts ``min_time``, take the median of runs."""
+    """Time ``func()``: warm up, pick a loop count so a run lasts ``min_time``, take the median of runs.
+
+    Many short runs rather than a few long ones: on a shared machine a busy spell spoils some runs
+    entirely and leaves the others clean, and the median of many runs is then a clean one, where every
+    long run would have caught part of the spell.
+    """
     if quick:
         min_time, repeat = 0.002, 2
     for _ in range(3):
