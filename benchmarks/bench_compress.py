@@ -8,6 +8,7 @@ Output sizes are reported as notes: speed is only comparable at a similar ratio.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import statistics
@@ -219,6 +220,31 @@ def _gzip_case(report: Report, quick: bool) -> None:
     )
 
 
+def _gzip_levels(report: Report, quick: bool) -> None:
+    """Every installed gzip encoder at every level against paste.gzipper: the trade-off behind the default.
+
+    Raw calls, no middleware: what each level could give Compress at best. A note, not a comparison.
+    """
+    paste = report.median(SUITE, "127 KB HTML, gzip", "paste.gzipper (zlib 6)")
+    paste_size = len(_body_of(_paste_gzip()(_page_app(HTML), compress_level=6), "gzip")[0])
+    parts = []
+    for name in ("isal", "zlib-ng", "zlib"):
+        try:
+            backend = codecs.load_backend(name)
+        except ImportError:
+            continue
+        for level in backend.levels:
+            size = len(backend.compress(HTML, level, b""))
+            stats = measure(functools.partial(backend.compress, HTML, level, b""), quick=quick, repeat=11)
+            parts.append(
+                f"{name} {level}: {paste / stats.median:.1f}x as fast, {size / paste_size:.2f}x the size"
+            )
+    report.note(
+        "127 KB HTML, gzip, every installed encoder and level against paste.gzipper (zlib 6), speed and "
+        "output size: " + "; ".join(parts) + "."
+    )
+
+
 def _br_zstd_cases(report: Report, quick: bool) -> None:
     import brotli
     from backports import zstd as backports_zstd
@@ -309,6 +335,7 @@ def _stream_rss(report: Report, quick: bool) -> None:
 
 def run(report: Report, quick: bool) -> None:
     _gzip_case(report, quick)
+    _gzip_levels(report, quick)
     _br_zstd_cases(report, quick)
     _not_eligible(report, quick)
     _stream_rss(report, quick)
