@@ -219,6 +219,15 @@ def _noop(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[b
         ),
         pytest.param({"opt_out_header": "X-A\r\nSet-Cookie"}, ValueError, "opt_out_header", id="injection"),
         pytest.param({"opt_out_header": "Connection"}, ValueError, "hop-by-hop", id="hop-by-hop"),
+        *(
+            pytest.param(
+                {"opt_out_header": name},
+                ValueError,
+                f"opt_out_header: '{name}' is a header Compress",
+                id=name,
+            )
+            for name in ("Cache-Control", "content-type", "Content-Length", "Vary", "ETag", "X-Padding")
+        ),
         pytest.param(
             {"opt_out_header": 1}, TypeError, "opt_out_header must be a str or None", id="header int"
         ),
@@ -1055,6 +1064,17 @@ def test_lazy_start_response_and_head() -> None:
     assert head.headers == get.headers
     assert head.header("Content-Encoding") == "zstd"
     assert get.body == HTML
+
+
+def test_a_subclass_deciding_content_types_is_asked_every_time() -> None:
+    class NoSvg(Compress):
+        def content_type_allowed(self, content_type: str) -> bool:
+            return super().content_type_allowed(content_type) and "svg" not in content_type
+
+    layer = NoSvg(_noop, content_types=["image/*", "text/*"])
+    svg, text = [("Content-Type", "image/svg+xml")], [("Content-Type", "text/html")]
+    assert [layer.skip_reason("200 OK", svg) for _ in range(3)] == ["content type"] * 3
+    assert [layer.skip_reason("200 OK", text) for _ in range(3)] == [None] * 3
 
 
 def test_client_controlled_memos_are_bounded() -> None:

@@ -126,6 +126,10 @@ _OTHER, _TYPE, _ENCODING, _RANGE, _CACHE, _OPT_OUT = range(6)
 _FIELD_KINDS: Final = {"content-type": _TYPE, "content-encoding": _ENCODING, "content-range": _RANGE,
                        "cache-control": _CACHE}  # fmt: skip
 _BAD_STATUS = "status"
+# Headers that decide eligibility or that Compress sets: none of them can double as the opt-out header.
+_OWN_FIELDS: Final = frozenset(
+    {*_FIELD_KINDS, "content-length", "vary", "etag", "accept-ranges", "content-md5", PADDING_HEADER.lower()}
+)
 
 
 class _Policy:
@@ -406,10 +410,19 @@ class Compress:
                 check_header(opt_out_header, "")
             except ValueError as exc:
                 raise ValueError(f"opt_out_header: {exc}") from None
+            if opt_out_header.lower() in _OWN_FIELDS:
+                raise ValueError(
+                    f"opt_out_header: {opt_out_header!r} is a header Compress reads or rewrites, and the "
+                    "opt-out header is removed from responses; choose a name of its own (X-No-Compress)"
+                )
         self.opt_out_header = opt_out_header
         self._opt_out = opt_out_header.lower() if opt_out_header is not None else None
         self._suffixes = tuple(f'-{coding}"' for coding in self.encodings) if etag == "suffix" else ()
-        self._policy = _Policy(self.statuses, self.content_type_allowed, self._opt_out, self._type_memo)
+        # The policy reads the Content-Type memo before calling content_type_allowed(); a subclass that
+        # overrides that method is asked every time instead (an empty memo that nothing fills).
+        own_types = type(self).content_type_allowed is Compress.content_type_allowed
+        type_memo = self._type_memo if own_types else {}
+        self._policy = _Policy(self.statuses, self.content_type_allowed, self._opt_out, type_memo)
 
     def content_type_allowed(self, content_type: str) -> bool:
         """Whether responses with this Content-Type value (parameters allowed) may be compressed."""

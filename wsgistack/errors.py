@@ -292,8 +292,9 @@ class _Deferred(ResponseStart):
     def start(self, status: str, headers: Headers, exc_info: OptExcInfo = None, /) -> Write:
         """What the app calls: the first call recorded as it comes, anything else by the full rules."""
         if exc_info is None and self.status is None:
-            # Not copied: deferred, the list reaches the server as the app made it, as it would
-            # without this layer. A replacement or a second call goes through ResponseStart.
+            # Not copied, unlike ResponseStart's record: PEP 3333 lets the server "change its contents in
+            # any way it desires", so the app has handed the list over, and the server gets it as it
+            # would without this layer. A replacement or a second call goes through ResponseStart.
             self.status, self.headers = status, headers
             return self.write
         return self(status, headers, exc_info)
