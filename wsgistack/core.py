@@ -166,8 +166,8 @@ class ResponseStart:
     can fix them as class attributes (hooks as its own methods, which then hold no reference back to
     the instance) and skip ``__init__``, setting ``_start_response``, ``status`` (None),
     ``forwarded`` and ``sent`` (False) itself; ``headers`` is set with the status and
-    ``_server_write`` when the headers are forwarded. CatchErrors, AccessLog and Compress do so: little
-    allocated per request, and no cycle.
+    ``_server_write`` when the headers are forwarded. CatchErrors, AccessLog and Compress do so: one
+    object per request, and no cycle.
     """
 
     __slots__ = ("_defer", "_map", "_rewrite", "_server_write", "_start_response", "_trailer", "forwarded",

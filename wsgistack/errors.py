@@ -127,25 +127,24 @@ class CatchErrors:
         # The server's start_response is deferred until the first value goes out, so an error before
         # that reaches the server as one clean 500 rather than a replacement: some servers (gunicorn
         # 27) keep the first call's headers on an exc_info replacement and send two Content-Lengths.
-        # _Deferred is ResponseStart(start_response, defer=True), set up without an __init__ call.
-        response = _new(_Deferred)
-        response._start_response = start_response
-        response.status = None
-        response.forwarded = response.sent = False
+        # _Exchange is ResponseStart(start_response, defer=True), set up without an __init__ call.
+        exchange = _new(_Exchange)
+        exchange._catcher, exchange._environ, exchange._start_response = self, environ, start_response
+        exchange.status = None
+        exchange.forwarded = exchange.sent = False
         try:
-            iterable = self.app(environ, response.start)
+            iterable = self.app(environ, exchange.start)
         except Exception:
-            return self._failed(environ, response, cast(ExcInfo, sys.exc_info()))
+            return self._failed(environ, exchange, cast(ExcInfo, sys.exc_info()))
         kind = type(iterable)
         # A list or tuple cannot raise while iterated and has no close(); a file_wrapper keeps its
         # identity so the server may send it with sendfile (PEP 3333, "Optional Platform-Specific File
         # Handling"). Either way there is nothing left for this layer to catch.
         if kind is list or kind is tuple or kind is environ.get("wsgi.file_wrapper"):
-            response.handing_out(b"")  # the deferred start_response, if the app has called it
+            exchange.handing_out(b"")  # the deferred start_response, if the app has called it
             return iterable
-        body = _guarded(self, environ, response, iterable)
-        next(body)  # runs to the first yield, inside the try: from now on close() reaches the finally
-        return body
+        exchange._iterable = iterable
+        return exchange
 
     def _propagates(self, environ: WSGIEnvironment) -> bool:
         # An explicit, namespaced switch (set by wsgistack.testing's client) rather than a foreign flag
@@ -278,16 +277,25 @@ class CatchErrors:
             del page_environ["wsgistack.exc_info"]  # a reference cycle through the traceback otherwise
 
 
-class _Deferred(ResponseStart):
-    """The ``start_response`` handed to the app: ``ResponseStart(start_response, defer=True)``.
+class _Exchange(ResponseStart):
+    """One request: the deferred ``start_response`` handed to the app, then the body handed to the server.
 
-    Its options are the same for every request, so they are class attributes (shadowing the base
-    class's slots) and :meth:`CatchErrors.__call__` sets only what varies, with no ``__init__`` call.
+    The body catches errors while iterated and in ``close()``. It keeps
+    :class:`~wsgistack.core.ClosingIterable`'s guarantees (a class, so ``close()`` runs even if
+    iteration never started; ``close()`` of the iterable the app returned, exactly once, when the server
+    closes the response) without nesting one, and one object serves both roles.
+
+    ResponseStart's options are the same for every request, so they are class attributes (shadowing the
+    base class's slots) and :meth:`CatchErrors.__call__` sets only what varies, with no ``__init__``
+    call.
     """
 
-    __slots__ = ()
+    __slots__ = ("_catcher", "_environ", "_iterable")
     _rewrite = _map = _trailer = None
     _defer = True
+    _catcher: CatchErrors
+    _environ: WSGIEnvironment
+    _iterable: Iterable[bytes] | None  # the app's, until closed
 
     def start(self, status: str, headers: Headers, exc_info: OptExcInfo = None, /) -> Write:
         """What the app calls: the first call recorded as it comes, anything else by the full rules."""
@@ -299,48 +307,48 @@ class _Deferred(ResponseStart):
             return self.write
         return self(status, headers, exc_info)
 
+    def __iter__(self) -> Iterator[bytes]:
+        # A generator function as __iter__: iter() makes the generator with no call in between.
+        iterable = self._iterable
+        if iterable is None:  # closed already
+            return
+        try:
+            for chunk in iterable:
+                if not self.sent:  # after that, there is nothing left to track
+                    if not self.forwarded:  # handing_out(chunk), inlined: once per request
+                        if self.status is None:
+                            # PEP 3333: start_response comes before the first value. Caught below: a 500.
+                            raise RuntimeError(
+                                "the application yielded a value before calling start_response()"
+                            )
+                        self._server_write = self._start_response(self.status, self.headers)
+                        self.forwarded = True
+                    if chunk:
+                        self.sent = True
+                yield chunk
+            if not self.forwarded:
+                self.handing_out(b"")  # an empty body still needs its deferred start_response
+            return
+        except Exception:
+            page = self._catcher._failed(self._environ, self, cast(ExcInfo, sys.exc_info()))
+        # Outside the except clause: the suspended body holds no exception, so no cycle through its traceback.
+        yield from page
 
-_new = object.__new__
-
-
-def _guarded(
-    catcher: CatchErrors, environ: WSGIEnvironment, response: ResponseStart, iterable: Iterable[bytes]
-) -> Iterator[bytes]:
-    """The app's body as the server gets it: errors caught while iterated and in close().
-
-    A generator rather than a class: the server's ``close()`` is the generator's own, which runs
-    the ``finally`` below once ``__call__`` has started it, and a body never closed is still
-    closed when it is freed. The app's ``close()`` is called exactly once, when the body ends,
-    fails or is closed, whichever comes first.
-    """
-    try:
-        yield b""  # taken by __call__, never by the server
-        sent = False
-        for chunk in iterable:
-            if not sent:
-                if not response.forwarded:  # handing_out(chunk), inlined: once per request
-                    if response.status is None:
-                        # PEP 3333: start_response comes before the first value. Caught below: a 500.
-                        raise RuntimeError("the application yielded a value before calling start_response()")
-                    response._server_write = response._start_response(response.status, response.headers)
-                    response.forwarded = True
-                if chunk:
-                    sent = response.sent = True
-            yield chunk
-        if not response.forwarded:
-            response.handing_out(b"")  # an empty body still needs its deferred start_response
-        return
-    except Exception:
-        page = catcher._failed(environ, response, cast(ExcInfo, sys.exc_info()))
-    finally:
+    def close(self) -> None:
+        # Dropping the app's iterable breaks the cycle through a body that holds the start_response it
+        # was given (this object): the request's objects are freed at once, not by the cycle collector.
+        iterable, self._iterable = self._iterable, None
+        if iterable is None:
+            return
         close = getattr(iterable, "close", None)
         if close is not None:
             try:
                 close()
             except Exception:
-                catcher._closing_failed(environ, cast(ExcInfo, sys.exc_info()))
-    # Outside the except clause: the suspended body holds no exception, so no cycle through its traceback.
-    yield from page
+                self._catcher._closing_failed(self._environ, cast(ExcInfo, sys.exc_info()))
+
+
+_new = object.__new__
 
 
 def _hooks(on_error: ErrorHook | Iterable[ErrorHook]) -> tuple[ErrorHook, ...]:
