@@ -11,14 +11,13 @@ from __future__ import annotations
 import functools
 import os
 import random
-import statistics
 import subprocess
 import sys
 import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from benchmarks.harness import Comparison, Report, Stats, make_environ, measure, wsgi_request
+from benchmarks.harness import Comparison, Report, make_environ, measure, measure_interleaved, wsgi_request
 from wsgistack import Compress, codecs
 from wsgistack.core import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -161,16 +160,8 @@ def _flask_app(algorithm: str) -> WSGIApplication:
 
 
 def _time_case(report: Report, quick: bool, case: str, impls: dict[str, Callable[[], object]]) -> None:
-    """Time every implementation of ``case`` in interleaved rounds, so that load from other processes
-    on the machine falls on all of them alike; each gets the median of its per-round medians."""
-    rounds = 2 if quick else 5
-    runs: dict[str, list[Stats]] = {impl: [] for impl in impls}
-    for _ in range(rounds):
-        for impl, func in impls.items():
-            runs[impl].append(measure(func, quick=quick, min_time=0.05, repeat=3))
-    for impl, stats in runs.items():
-        medians = tuple(item.median for item in stats)
-        report.add(SUITE, case, impl, Stats(statistics.median(medians), medians, stats[-1].number))
+    for impl, stats in measure_interleaved(impls, quick=quick).items():
+        report.add(SUITE, case, impl, stats)
 
 
 def _gzip_case(report: Report, quick: bool) -> None:

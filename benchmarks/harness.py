@@ -20,7 +20,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -35,6 +35,7 @@ __all__ = [
     "list_app",
     "make_environ",
     "measure",
+    "measure_interleaved",
     "wsgi_request",
 ]
 
@@ -85,6 +86,25 @@ def measure(
             number = max(number * 2, int(number * min_time / max(elapsed, 1e-9) * 1.1))
     runs = tuple(_run(func, number) / number for _ in range(repeat))
     return Stats(statistics.median(runs), runs, number)
+
+
+def measure_interleaved(
+    funcs: Mapping[str, Callable[[], object]], *, quick: bool = False, rounds: int = 5
+) -> dict[str, Stats]:
+    """Time several implementations of one case in interleaved rounds; each gets its rounds' median.
+
+    For calls of a millisecond or so (codecs, reading a 1 MiB body), where a run holds few calls: a
+    busy spell of the machine then falls on every implementation alike instead of on one of them.
+    """
+    runs: dict[str, list[Stats]] = {name: [] for name in funcs}
+    for _ in range(2 if quick else rounds):
+        for name, func in funcs.items():
+            runs[name].append(measure(func, quick=quick, min_time=0.05, repeat=3))
+    result = {}
+    for name, stats in runs.items():
+        medians = tuple(item.median for item in stats)
+        result[name] = Stats(statistics.median(medians), medians, stats[-1].number)
+    return result
 
 
 def _run(func: Callable[[], object], number: int) -> float:
