@@ -96,7 +96,6 @@ _UNDECIDED, _PASS, _COMPRESS, _DROP = 0, 1, 2, 3
 #: What :func:`skip_reason` answers for a response carrying the opt-out header.
 OPTED_OUT = "opted out"
 _STATUS_CODES: Final = frozenset(str(code) for code in range(100, 600))
-_FIELDS = frozenset({"content-type", "content-encoding", "content-range", "cache-control"})
 
 
 def media_type(content_type: str | None) -> str | None:

@@ -314,17 +314,11 @@ class _Exchange(ResponseStart):
             return
         try:
             for chunk in iterable:
-                if not self.sent:  # after that, there is nothing left to track
-                    if not self.forwarded:  # handing_out(chunk), inlined: once per request
-                        if self.status is None:
-                            # PEP 3333: start_response comes before the first value. Caught below: a 500.
-                            raise RuntimeError(
-                                "the application yielded a value before calling start_response()"
-                            )
-                        self._server_write = self._start_response(self.status, self.headers)
-                        self.forwarded = True
-                    if chunk:
-                        self.sent = True
+                if not self.sent:  # after that, handing_out() has nothing left to do
+                    if self.status is None:
+                        # PEP 3333: start_response comes before the first value. Caught below: a 500.
+                        raise RuntimeError("the application yielded a value before calling start_response()")
+                    self.handing_out(chunk)
                 yield chunk
             if not self.forwarded:
                 self.handing_out(b"")  # an empty body still needs its deferred start_response

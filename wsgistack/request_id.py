@@ -113,16 +113,7 @@ class RequestID:
     Options are documented in ``docs/request_id.md``.
     """
 
-    __slots__ = (
-        "_environ_key",
-        "_generate",
-        "_header",
-        "_lowered",
-        "_response_header",
-        "_trust",
-        "_valid",
-        "app",
-    )
+    __slots__ = ("_environ_key", "_generate", "_header", "_response_header", "_trust", "_valid", "app")
 
     def __init__(
         self,
@@ -147,7 +138,6 @@ class RequestID:
             raise TypeError(f"generator must be a callable returning a str, not {type(generator).__name__}")
         self.app = app
         self._header = header
-        self._lowered = header.lower()
         key = header.upper().replace("-", "_")
         self._environ_key = key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
         self._trust = trust_incoming
@@ -169,18 +159,13 @@ class RequestID:
         token = request_id_var.set(request_id)
         try:
             if self._response_header:
-                header, lowered = self._header, self._lowered
+                header = self._header
 
                 # A closure rather than core.ResponseStart: adding a header depends neither on the status
                 # nor on whether headers were sent, and that bookkeeping would be a third of this
                 # middleware's cost. exc_info goes to the server exactly as given (PEP 3333).
                 def start(status: str, headers: Headers, exc_info: OptExcInfo = None, /) -> Write:
-                    for name, _ in headers:  # replace_header(), with the common case inlined
-                        if name.lower() == lowered:
-                            headers = replace_header(headers, header, request_id)
-                            break
-                    else:
-                        headers = [*headers, (header, request_id)]
+                    headers = replace_header(headers, header, request_id)
                     if exc_info is None:
                         return start_response(status, headers)
                     try:
