@@ -125,6 +125,22 @@ def test_detect_skips_missing_backends() -> None:
     assert repr(selection) == "<Codecs gzip: zlib>"
 
 
+def test_detect_stops_once_a_codings_levels_are_covered(monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded: list[str] = []
+
+    def recording(name: str) -> codecs.Backend:
+        loaded.append(name)
+        return load_backend(name)
+
+    monkeypatch.setattr(codecs, "load_backend", recording)
+    selection = Codecs.detect({"zstd": ["backports.zstd", "zstandard"], "gzip": ["isal", "zlib"]})
+    # backports.zstd has every zstd level, so zstandard is never imported; ISA-L stops at level 3, so the
+    # stdlib is still needed for gzip 4-9.
+    assert loaded == ["backports.zstd", "isal", "zlib"]
+    assert repr(selection) == "<Codecs zstd: backports.zstd; gzip: isal, zlib>"
+    assert selection.backend("gzip", 9) == "zlib"
+
+
 def test_unknown_backend_name() -> None:
     with pytest.raises(ValueError, match=r"unknown codec backend 'lzma'.*known backends: .*isal"):
         load_backend("lzma")

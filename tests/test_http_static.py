@@ -88,6 +88,25 @@ def test_format_then_parse_round_trips(timestamp: int) -> None:
     assert parse_http_date(text) == timestamp
 
 
+@given(
+    st.integers(min_value=1, max_value=9999),
+    st.integers(min_value=1, max_value=12),
+    st.integers(min_value=0, max_value=32),
+    st.integers(min_value=0, max_value=24),
+    st.integers(min_value=0, max_value=60),
+    st.integers(min_value=0, max_value=61),
+)
+def test_dates_of_every_year_match_the_calendar_module(
+    year: int, month: int, day: int, hour: int, minute: int, second: int
+) -> None:
+    # Covers years before 1970, which the round trip through time.gmtime cannot reach.
+    month_name = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    text = f"Mon {month_name[month - 1]} {day:2d} {hour:02d}:{minute:02d}:{second:02d} {year:04d}"
+    valid = 1 <= day <= calendar.monthrange(year, month)[1] and hour < 24 and minute < 60 and second <= 60
+    expected = calendar.timegm((year, month, day, hour, minute, second)) if valid else None
+    assert parse_http_date(text) == expected
+
+
 def test_format_http_date_truncates_fractions_and_uses_english_names() -> None:
     assert format_http_date(NOV_6_1994 + 0.999) == "Sun, 06 Nov 1994 08:49:37 GMT"
 

@@ -392,14 +392,24 @@ class Codecs:
 
     @classmethod
     def detect(cls, candidates: Mapping[str, Iterable[str]] = CANDIDATES) -> Codecs:
-        """Every backend whose library imports, in the order of ``candidates``."""
+        """The backends whose libraries import, in the order of ``candidates``.
+
+        A coding's candidates are tried until the ones found cover all its levels: a later candidate
+        would never run, so its library is not imported (``zstandard`` costs a few milliseconds of
+        start-up, and imports ``platform``, when ``backports.zstd`` is there).
+        """
         found = []
-        for names in candidates.values():
+        for coding, names in candidates.items():
+            wanted = set(_LEVELS.get(coding, ()))
             for name in names:
                 try:
-                    found.append(load_backend(name))
+                    item = load_backend(name)
                 except ImportError:
                     continue
+                found.append(item)
+                wanted.difference_update(item.levels)
+                if not wanted:
+                    break
         return cls(*found)
 
     def available(self) -> tuple[str, ...]:

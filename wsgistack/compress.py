@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Final, Literal
 
@@ -614,6 +613,8 @@ class _Exchange(ResponseStart):
 
     def choose_padding(self) -> None:
         if self.layer.breach_padding:
+            import secrets  # here: only layers with padding pay for importing it (hmac, OpenSSL)
+
             self.padding = secrets.randbelow(self.layer.breach_padding + 1)
 
     def start_compressor(self) -> codecs.Compressor:
@@ -624,11 +625,15 @@ class _Exchange(ResponseStart):
 
     def gzip_padding(self) -> bytes:
         if self.padding and self.coding == "gzip":
+            import secrets
+
             return secrets.token_hex(self.padding)[: self.padding].encode()
         return b""
 
     def padding_headers(self) -> list[tuple[str, str]]:
         if self.padding and self.coding != "gzip":
+            import secrets
+
             return [(PADDING_HEADER, secrets.token_hex(self.padding)[: self.padding])]
         return []
 

@@ -4,7 +4,6 @@ dates and entity tags. No WSGI here: plain values in, plain values out, so each 
 
 from __future__ import annotations
 
-import calendar
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -198,12 +197,27 @@ def format_http_date(timestamp: float) -> str:
     )
 
 
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def _timestamp(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int | None:
-    if year < 1 or not 1 <= day <= calendar.monthrange(year, month)[1]:
+    """``calendar.timegm`` of a checked proleptic-Gregorian date and time, or None if there is none.
+
+    Computed here rather than with ``calendar``, whose import (with ``datetime`` and ``locale``) costs
+    more start-up time than the rest of this module.
+    """
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if year < 1 or not 1 <= day <= _MONTH_DAYS[month - 1] + (month == 2 and leap):
         return None
     if hour > 23 or minute > 59 or second > 60:  # 60: a leap second (RFC 9110 §5.6.7)
         return None
-    return calendar.timegm((year, month, day, hour, minute, second))
+    # Days since 1970-01-01 in the calendar that starts the year on 1 March, so the leap day comes last.
+    shifted = year - (month <= 2)
+    era, year_of_era = divmod(shifted, 400)
+    day_of_year = (153 * (month - 3 if month > 2 else month + 9) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days = era * 146097 + day_of_era - 719468
+    return ((days * 24 + hour) * 60 + minute) * 60 + second
 
 
 @lru_cache(maxsize=256)

@@ -192,11 +192,12 @@ def _is_union(hint: Any) -> bool:
 
 
 def _is_path(hint: Any) -> bool:
-    import pathlib
     import typing
 
+    # pathlib.PurePath and its subclasses are os.PathLike (they define __fspath__): no need to import
+    # pathlib, which also imports urllib.parse and ipaddress, to recognise them.
     target = typing.get_origin(hint) or hint
-    return isinstance(target, type) and issubclass(target, (os.PathLike, pathlib.PurePath))
+    return isinstance(target, type) and issubclass(target, os.PathLike)
 
 
 def _is_callable(hint: Any) -> bool:
@@ -373,14 +374,14 @@ def convert_options(
     strings; other values are checked against simple annotations. Relative paths are resolved against
     ``here``. Raises :class:`ConfigError` with the offending ``key`` and the accepted options.
     """
-    import difflib
-
     params = _parameters(factory, skip)
     renames = renames or {}
     result: dict[str, Any] = {}
     for key, value in options.items():
         name = renames.get(key, key)
         if name not in params:
+            import difflib
+
             choices = [*params, *renames]
             close = difflib.get_close_matches(key, choices, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""

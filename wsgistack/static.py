@@ -16,7 +16,6 @@ import io
 import logging
 import os
 import re
-import secrets
 import stat
 import time
 import unicodedata
@@ -626,7 +625,7 @@ class StaticFiles:
             pieces: tuple[bytes | tuple[int, int], ...] = ((first, last - first + 1),)
         else:
             # A fresh random boundary per response: a file cannot be crafted to contain it (RFC 2046 §5.1.1).
-            boundary = secrets.token_hex(16)
+            boundary = os.urandom(16).hex()
             parts: list[bytes | tuple[int, int]] = []
             length = 0
             separator = ""  # the first boundary needs no CRLF before it (no preamble)
