@@ -155,6 +155,13 @@ def _matrix() -> Iterator[Any]:
         handles_errors = REGISTRY[name].handles_errors if name in REGISTRY else False
         for index, make in enumerate(makers):
             yield pytest.param(make, handles_errors, id=f"{name}#{index}")
+    # A layer registered without variants joins at once with its default options (and
+    # test_every_registered_layer_has_variants asks for a configured variant too).
+    for name in REGISTRY:
+        if name not in VARIANTS:
+            yield pytest.param(
+                lambda d, n=name: Layer.named(n), REGISTRY[name].handles_errors, id=f"{name}#defaults"
+            )
 
 
 LAYERS = list(_matrix())
@@ -210,6 +217,26 @@ def forgets_close(app: WSGIApplication) -> WSGIApplication:
     def layer(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         body = app(environ, start_response)
         return (chunk for chunk in body)  # a generator: the app's close() is lost
+
+    return layer
+
+
+def closes_its_iterator(app: WSGIApplication) -> WSGIApplication:
+    """Closes the iterator it got from iter(body), not the body the app returned (DESIGN §2.2)."""
+
+    def layer(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        iterator = iter(app(environ, start_response))
+
+        class Body:
+            def __iter__(self) -> Iterator[bytes]:
+                return iterator
+
+            def close(self) -> None:
+                close = getattr(iterator, "close", None)
+                if close is not None:
+                    close()
+
+        return Body()
 
     return layer
 
@@ -300,6 +327,7 @@ def appends_after_error(app: WSGIApplication) -> WSGIApplication:
 BROKEN = [
     pytest.param(forgets_close, "list", "none", False, "ran 0 times", id="forgets close"),
     pytest.param(closes_twice, "list", "full", False, "ran 2 times", id="closes twice"),
+    pytest.param(closes_its_iterator, "list", "full", False, "ran 0 times", id="closes its iterator"),
     pytest.param(
         drops_exc_info, "exc_info before sent", "full", False, "without exc_info", id="drops exc_info"
     ),

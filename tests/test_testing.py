@@ -16,6 +16,7 @@ from wsgistack.testing import (
     PROPAGATE_ERRORS,
     CloseTracker,
     LayerViolation,
+    assert_logged,
     capture_logs,
     client,
     decoded_body,
@@ -172,6 +173,18 @@ def test_layer_lint_passes_a_correct_stack() -> None:
             id="forgets close",
         ),
         pytest.param(
+            [Layer(Passing), Layer(forgets_close), Layer(Passing)],
+            hello,
+            r"^layer 2 \(forgets_close\) did not close the iterable returned by layer 3 \(Passing\)",
+            id="forgets close in the middle",
+        ),
+        pytest.param(
+            [Layer(forgets_close), Layer(Passing), Layer(Passing)],
+            hello,
+            r"^layer 1 \(forgets_close\) did not close the iterable returned by layer 2 \(Passing\)",
+            id="forgets close outermost",
+        ),
+        pytest.param(
             [Layer(mutates_headers), Layer(Passing)],
             hello,
             r"^layer 1 \(mutates_headers\) mutated the header list layer 2 \(Passing\) gave it",
@@ -212,6 +225,45 @@ def test_capture_logs_collects_and_restores() -> None:
     assert [record.getMessage() for record in records] == ["debug detail"]
     assert parent.level == level
     assert parent.handlers == []
+
+
+@pytest.mark.parametrize("log_format", ["combined", "json"])
+def test_assert_logged_compares_the_record_with_what_the_client_got(log_format: str) -> None:
+    from wsgistack import AccessLog, Compress
+
+    page = b"<p>logged</p>" * 200
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [page]
+
+    stack = Pipeline(Layer(AccessLog, format=log_format), Layer(Compress))
+    with capture_logs("wsgistack.access") as records:
+        compressed = client(app, pipeline=stack).get("/", headers={"Accept-Encoding": "gzip"})
+        plain = client(app, pipeline=stack).get("/")
+    assert len(compressed.body) < len(page) == len(plain.body)  # the compressed bytes are what counts
+    assert_logged(records[0], compressed)
+    assert_logged(records[1], plain)
+    with pytest.raises(AssertionError, match=r"recorded \d+ body bytes; the client received 2600"):
+        assert_logged(records[0], plain)
+
+
+def test_assert_logged_checks_the_status_and_the_record_kind() -> None:
+    from wsgistack import AccessLog, CatchErrors
+
+    def failing(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        raise LookupError("logged as 500")
+
+    stack = Pipeline(Layer(AccessLog), Layer(CatchErrors))
+    with capture_logs() as records:
+        response = client(failing, pipeline=stack).get("/", status=500)
+    access = [record for record in records if record.name == "wsgistack.access"]
+    assert_logged(access[0], response)
+    other = next(record for record in records if record.name == "wsgistack.errors")
+    with pytest.raises(AssertionError, match="not an AccessLog record"):
+        assert_logged(other, response)
+    with pytest.raises(AssertionError, match="recorded status 500; the client got 200"):
+        assert_logged(access[0], webtest.TestResponse(body=response.body, status="200 OK"))
 
 
 def test_propagate_errors_makes_catch_errors_reraise() -> None:

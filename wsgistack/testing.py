@@ -63,6 +63,7 @@ __all__ = [
     "Request",
     "Response",
     "Shape",
+    "assert_logged",
     "capture_logs",
     "check_layer",
     "client",
@@ -433,6 +434,36 @@ def _require(condition: bool, message: str) -> None:
         raise AssertionError(message)
 
 
+class _FreshIterators:
+    """The app's body as the layer under test sees it: ``iter()`` of it is a new iterator, never the body.
+
+    wsgiref.validate's wrapper is its own iterator, so through it alone, a layer that closes the iterator
+    it got from ``iter(body)`` instead of ``body`` would close the app's iterable by accident and pass.
+    Here only ``body.close()`` reaches the app.
+    """
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: Iterable[bytes]) -> None:
+        self._body = body
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._body:  # noqa: UP028  (yield from would close the body with this generator)
+            yield chunk
+
+    def close(self) -> None:
+        close = getattr(self._body, "close", None)
+        if close is not None:
+            close()
+
+
+def _fresh_iterators(app: WSGIApplication) -> WSGIApplication:
+    def fresh(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return _FreshIterators(app(environ, start_response))
+
+    return fresh
+
+
 def check_layer(
     wrap: Callable[[WSGIApplication], WSGIApplication],
     shape: str | Shape,
@@ -448,7 +479,8 @@ def check_layer(
     label = f"[{case.name} / {iteration}]"
     probe = Probe()
     server = ContractServer()
-    server.run(validator(wrap(validator(case.make(probe)))), contract_environ(case.method), iteration, probe)
+    app = _fresh_iterators(validator(case.make(probe)))
+    server.run(validator(wrap(app)), contract_environ(case.method), iteration, probe)
     failed = _reached(case.raises, iteration)
 
     if failed and handles_errors:
@@ -703,9 +735,11 @@ class _GuardedBody:
             raise self.guard.violation(error) from error
         if self.guards is None:
             return
-        # The outermost guard: the request is over. Guards were listed as their calls returned, innermost
-        # first; every layer must have closed what the layer below returned.
-        for inner in self.guards:
+        # The outermost guard: the request is over. Every layer must have closed what the layer below
+        # returned. Guards were listed as their calls returned, innermost first; a layer that forgets
+        # close() also leaves every guard below it unclosed (the layers under it are never closed), so the
+        # outermost unclosed guard is the one whose caller is at fault.
+        for inner in reversed(self.guards):
             if not inner.closed:
                 raise LayerViolation(
                     f"{inner.guard.caller} did not close the iterable returned by {inner.guard.callee}"
@@ -739,6 +773,31 @@ class CloseTracker:
     def assert_closed(self) -> None:
         """Every response the app returned was closed exactly once."""
         _require(self.closes == self.calls, f"{self.calls} responses, {self.closes} close() calls")
+
+
+def assert_logged(record: logging.LogRecord, response: webtest.TestResponse) -> None:
+    """Check that an access-log ``record`` shows what the client of ``response`` got.
+
+    ``record`` comes from the ``access_log`` fixture or :func:`capture_logs` (an ``AccessLog`` record of
+    any format); ``response`` is the client's. The record must carry the status code the client got and
+    exactly as many body bytes as the client received (``len(response.body)``, still encoded: AccessLog
+    counts the bytes handed to the server, after compression). Raises AssertionError saying what differs.
+    """
+    entry = record.msg
+    logged_bytes = getattr(entry, "nbytes", None)
+    logged_status = getattr(entry, "logged_status", None)
+    if not isinstance(logged_bytes, int) or not callable(logged_status):
+        raise AssertionError(f"not an AccessLog record: {record.getMessage()!r} from logger {record.name!r}")
+    received = len(response.body)
+    _require(
+        logged_bytes == received,
+        f"the access log recorded {logged_bytes} body bytes; the client received {received}",
+    )
+    status = logged_status()
+    _require(
+        status == str(response.status_int),
+        f"the access log recorded status {status}; the client got {response.status_int}",
+    )
 
 
 @contextmanager
