@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import textwrap
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -212,6 +214,80 @@ def test_layer_lint_blames_the_layer_at_fault(
 def test_layer_lint_needs_the_pipeline() -> None:
     with pytest.raises(ValueError, match="layer_lint needs the layers"):
         client(hello, layer_lint=True)
+
+
+def forgets_close_filter(global_conf: dict[str, Any]) -> Callable[[WSGIApplication], WSGIApplication]:
+    """A ``paste.filter_factory`` (``use = call:...``) giving the broken layer above."""
+    return forgets_close
+
+
+def yields_str_layer(app: WSGIApplication) -> WSGIApplication:
+    """A ``module:factory`` layer for TOML."""
+    return yields_str(app)
+
+
+def hello_app(global_conf: dict[str, Any]) -> WSGIApplication:
+    return hello
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        pytest.param(
+            "stack.ini",
+            """
+            [pipeline:main]
+            pipeline = request_id forgets compress hello
+
+            [filter:request_id]
+            use = egg:wsgistack#request_id
+
+            [filter:forgets]
+            use = call:tests.test_testing:forgets_close_filter
+
+            [filter:compress]
+            use = egg:wsgistack#compress
+
+            [app:hello]
+            use = call:tests.test_testing:hello_app
+            """,
+            r"^layer 2 \(call:tests.test_testing:forgets_close_filter\) "
+            r"did not close the iterable returned by layer 3 \(compress\)",
+            id="ini",
+        ),
+        pytest.param(
+            "wsgistack.toml",
+            """
+            app = "tests.test_testing:hello"
+
+            [[layer]]
+            use = "request_id"
+
+            [[layer]]
+            use = "tests.test_testing:yields_str_layer"
+            """,
+            r"^layer 2 \(yields_str_layer\): Iterator yielded non-bytestring",
+            id="toml",
+        ),
+    ],
+)
+def test_layer_lint_blames_layers_of_a_configuration_file(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    with pytest.raises(LayerViolation, match=message):
+        client(path, layer_lint=True, lint=False).get("/")
+    gc.collect()
+
+
+def test_layer_lint_passes_the_demo_stack() -> None:
+    demo = Path(__file__).resolve().parent.parent / "recipes" / "demo.ini"
+    app = client(demo, layer_lint=True)
+    assert app.get("/").status_int == 200
+    assert app.get("/api/info").json["app"] == "wsgistack demo"
+    assert app.get("/static/nothing-here", status=404).status_int == 404
 
 
 def test_capture_logs_collects_and_restores() -> None:

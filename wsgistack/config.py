@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
@@ -455,6 +456,12 @@ class _Node:
 
 
 _Filter = Callable[["WSGIApplication"], "WSGIApplication"]
+_FilterChain = Callable[[Sequence[tuple[_Filter, str]], "WSGIApplication"], "WSGIApplication"]
+
+#: How a pipeline's filters (with their diagram labels, outermost first) are put around its app; None:
+#: each filter wraps the next. ``wsgistack.testing`` sets it while loading a stack for ``layer_lint``, to
+#: put a validator between every two layers.
+FILTER_CHAIN: ContextVar[_FilterChain | None] = ContextVar("wsgistack.config.FILTER_CHAIN", default=None)
 
 
 class _Built:
@@ -471,9 +478,13 @@ class _Built:
 
     def apply(self, app: _Built) -> _Built:
         result, node = app.value, app.node
-        for wrap, label in reversed(self.filters):
-            result = wrap(result)
+        for _, label in reversed(self.filters):
             node = _Node(label, [("", node)] if node is not None else [])
+        chain = FILTER_CHAIN.get()
+        if chain is not None and self.filters:
+            return _Built(chain(self.filters, result), node)
+        for wrap, _ in reversed(self.filters):
+            result = wrap(result)
         return _Built(result, node)
 
 
@@ -1303,8 +1314,13 @@ def _load_toml(path: str, name: str, where: _Where | None) -> tuple[WSGIApplicat
                 str(exc), file=path, section=layer_section, key=key, line=_toml_layer_line(text, index, key)
             ) from None
     pipeline = Pipeline(*layers)
+    chain = FILTER_CHAIN.get()
     try:
-        wrapped = pipeline.wrap(app)
+        wrapped = (
+            chain([(layer.build, repr(layer)) for layer in layers], app)
+            if chain and layers
+            else pipeline.wrap(app)
+        )
     except Exception as exc:
         raise ConfigError(
             f"building the pipeline failed: {type(exc).__name__}: {exc}", file=path, section=section

@@ -36,7 +36,7 @@ import io
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -629,22 +629,30 @@ def client(
 
     ``app_or_config`` is a WSGI app, or the path of an INI/TOML file loaded with :func:`wsgistack.load`
     (section ``name``). ``layer_lint=True`` puts a PEP 3333 validator between every two layers of
-    ``pipeline`` so that a violation raises :class:`LayerViolation` naming the layer that committed it
+    ``pipeline``, or of each pipeline the configuration file builds, so that a violation raises :class:`LayerViolation` naming the layer that committed it
     ("layer 3 (compress) yielded a str chunk"), including a layer that never closes the iterable of the
     layer below. ``propagate_errors=True`` makes ``CatchErrors`` re-raise, so the app's own traceback
     shows in the test (it sets ``wsgistack.errors.propagate`` in the environ). ``lint`` is WebTest's
     lint around the whole stack; the other options go to ``webtest.TestApp``.
     """
     if isinstance(app_or_config, (str, os.PathLike)):
-        from .config import load
+        from .config import FILTER_CHAIN, load
 
-        app: WSGIApplication = load(os.fspath(app_or_config), name=name)
+        token = FILTER_CHAIN.set(_lint_labelled if layer_lint and pipeline is None else None)
+        try:
+            app: WSGIApplication = load(os.fspath(app_or_config), name=name)
+        finally:
+            FILTER_CHAIN.reset(token)
+        linted = layer_lint and pipeline is None
     else:
-        app = app_or_config
+        app, linted = app_or_config, False
     if pipeline is not None:
         app = _lint_layers(pipeline, app) if layer_lint else pipeline.wrap(app)
-    elif layer_lint:
-        raise ValueError("layer_lint needs the layers: pass pipeline=Pipeline(...) with the bare app")
+    elif layer_lint and not linted:
+        raise ValueError(
+            "layer_lint needs the layers: pass pipeline=Pipeline(...) with the bare app, "
+            "or a configuration file"
+        )
     environ = dict(extra_environ or {})
     if propagate_errors:
         environ[PROPAGATE_ERRORS] = True
@@ -656,11 +664,24 @@ PROPAGATE_ERRORS = PROPAGATE_KEY
 _GUARDS = "wsgistack.testing.guards"
 
 
+_Wrap = Callable[[WSGIApplication], WSGIApplication]
+
+
 def _lint_layers(pipeline: Pipeline, app: WSGIApplication) -> WSGIApplication:
-    labels = [f"layer {index} ({layer.name})" for index, layer in enumerate(pipeline.layers, 1)]
+    return _lint_chain([(layer.build, layer.name) for layer in pipeline.layers], app)
+
+
+def _lint_labelled(filters: Sequence[tuple[_Wrap, str]], app: WSGIApplication) -> WSGIApplication:
+    """A configuration file's pipeline (diagram labels such as ``compress(minimum_size=256)  [filter:c]``)."""
+    return _lint_chain([(wrap, label.split("(", 1)[0].split()[0]) for wrap, label in filters], app)
+
+
+def _lint_chain(layers: Sequence[tuple[_Wrap, str]], app: WSGIApplication) -> WSGIApplication:
+    """``layers`` (wrap function and name, outermost first) around ``app``, a guard between every two."""
+    labels = [f"layer {index} ({name})" for index, (_, name) in enumerate(layers, 1)]
     callee, callee_label = app, "the app"
-    for layer, label in zip(reversed(pipeline.layers), reversed(labels), strict=True):
-        callee, callee_label = layer.build(_Guard(callee, callee_label, label)), label
+    for (wrap, _), label in zip(reversed(layers), reversed(labels), strict=True):
+        callee, callee_label = wrap(_Guard(callee, callee_label, label)), label
     return _Guard(callee, callee_label, "the server", outermost=True)
 
 
