@@ -1,9 +1,11 @@
 """Compress against paste.gzipper, Django's GZipMiddleware, flask-compress and the raw codec calls, on a
-127 KB HTML page, per coding; the cost Compress adds to a response it does not compress; and the peak
-RSS growth while streaming a large generator response (1 GiB by default, in a subprocess; set
+127 KB HTML page, per coding; the same on HTML pages of 2 KB and 16 KB (gzip against paste.gzipper,
+Django, flask-compress and the raw call; br and zstd against flask-compress and the raw call), where the
+cost around the codec weighs more; the cost Compress adds to a response it does not compress; and the
+peak RSS growth while streaming a large generator response (1 GiB by default, in a subprocess; set
 ``BENCH_COMPRESS_STREAM_MIB`` to choose the size; 16 MiB in quick mode).
 
-Output sizes are reported as notes: speed is only comparable at a similar ratio.
+Output sizes are reported as notes: speed is only comparable at a similar ratio. (Here KB is 1024 bytes.)
 """
 
 from __future__ import annotations
@@ -68,6 +70,16 @@ def html_page(size: int = HTML_SIZE, seed: int = 1) -> bytes:
 
 
 HTML = html_page()
+SIZES = (2 * 1024, 16 * 1024)  # besides HTML_SIZE, which keeps its cases and goals
+_PAGES = {HTML_SIZE: HTML}
+
+
+def _page(size: int) -> bytes:
+    if size not in _PAGES:
+        _PAGES[size] = html_page(size)
+    return _PAGES[size]
+
+
 _STDLIB_GZIP_LEVEL = codecs.Codecs(codecs.load_backend("zlib")).default_level("gzip")
 
 
@@ -81,8 +93,8 @@ def _page_app(body: bytes, content_type: str = "text/html; charset=utf-8") -> WS
     return app
 
 
-def _body_of(app: WSGIApplication, accept: str) -> tuple[bytes, str | None]:
-    environ = make_environ(headers={"Accept-Encoding": accept})
+def _body_of(app: WSGIApplication, accept: str, path: str = "/") -> tuple[bytes, str | None]:
+    environ = make_environ(path, headers={"Accept-Encoding": accept})
     seen: dict[str, Any] = {}
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> Any:
@@ -123,17 +135,17 @@ def _django_app(gzip: bool) -> WSGIApplication:
     return app
 
 
-def _django_view(request: Any) -> Any:
+def _django_view(request: Any, size: int = HTML_SIZE) -> Any:
     from django.http import HttpResponse  # type: ignore[import-untyped]
 
-    return HttpResponse(HTML, content_type="text/html; charset=utf-8")
+    return HttpResponse(_page(size), content_type="text/html; charset=utf-8")
 
 
 def __getattr__(name: str) -> Any:  # Django's ROOT_URLCONF looks up ``urlpatterns`` here
     if name == "urlpatterns":
         from django.urls import path  # type: ignore[import-untyped]
 
-        return [path("", _django_view)]
+        return [path("", _django_view), path("page/<int:size>", _django_view)]
     raise AttributeError(name)
 
 
@@ -155,6 +167,10 @@ def _flask_app(algorithm: str) -> WSGIApplication:
     @flask_app.route("/")
     def page() -> Any:
         return HTML, 200, {"Content-Type": "text/html; charset=utf-8"}
+
+    @flask_app.route("/page/<int:size>")
+    def sized_page(size: int) -> Any:
+        return _page(size), 200, {"Content-Type": "text/html; charset=utf-8"}
 
     return flask_app.wsgi_app
 
@@ -266,6 +282,66 @@ def _br_zstd_cases(report: Report, quick: bool) -> None:
         report.note(f"{case}: output bytes " + ", ".join(f"{k} {v}" for k, v in sizes.items()) + ".")
 
 
+def _size_label(size: int) -> str:
+    return f"{size // 1024} KB HTML"
+
+
+def _sized_cases(report: Report, quick: bool, size: int) -> None:
+    """One page size, every coding: the middleware against its peers and the raw codec call."""
+    import brotli
+    from backports import zstd as backports_zstd
+    from isal import isal_zlib
+
+    html, path = _page(size), f"/page/{size}"
+    page = _page_app(html)
+    level = codecs.default_level("gzip")
+    peers: dict[str, dict[str, WSGIApplication]] = {
+        "gzip": {
+            "wsgistack": Compress(page, encodings=["gzip"]),
+            "wsgistack, stdlib zlib": Compress(page, encodings=["gzip"], gzip_level=_STDLIB_GZIP_LEVEL),
+            "paste.gzipper (zlib 6)": _paste_gzip()(page, compress_level=6),
+            "django GZipMiddleware": _django_app(gzip=True),
+            "flask-compress": _flask_app("gzip"),
+        },
+        "br": {"wsgistack": Compress(page, encodings=["br"]), "flask-compress": _flask_app("br")},
+        "zstd": {"wsgistack": Compress(page, encodings=["zstd"]), "flask-compress": _flask_app("zstd")},
+    }
+    raw_calls: dict[str, tuple[str, Callable[[], object]]] = {
+        "gzip": (f"raw isal_zlib.compress level {level}", lambda: isal_zlib.compress(html, level, wbits=31)),
+        "br": ("raw brotli.compress quality 4", lambda: brotli.compress(html, quality=4)),
+        "zstd": ("raw backports.zstd.compress level 3", lambda: backports_zstd.compress(html, level=3)),
+    }
+    decoders: dict[str, Callable[[bytes], bytes]] = {
+        "gzip": lambda body: zlib.decompress(body, wbits=31),
+        "br": brotli.decompress,
+        "zstd": backports_zstd.decompress,
+    }
+    for coding, apps in peers.items():
+        case = f"{_size_label(size)}, {coding}"
+        sizes: dict[str, int] = {}
+        impls: dict[str, Callable[[], object]] = {}
+        for impl, app in apps.items():
+            body, got = _body_of(app, coding, path)
+            assert got == coding, (case, impl)
+            assert decoders[coding](body) == html, (case, impl)
+            sizes[impl] = len(body)
+            impls[impl] = wsgi_request(app, make_environ(path, headers={"Accept-Encoding": coding}))
+        raw_name, raw_call = raw_calls[coding]
+        impls[raw_name] = raw_call
+        _time_case(report, quick, case, impls)
+        if coding == "gzip":
+            report.compare(SUITE, case, "wsgistack", "paste.gzipper (zlib 6)")
+            report.compare(SUITE, case, "wsgistack, stdlib zlib", "paste.gzipper (zlib 6)")
+            report.compare(SUITE, case, "wsgistack", "django GZipMiddleware")
+        report.compare(SUITE, case, "wsgistack", "flask-compress")
+        report.compare(SUITE, case, "wsgistack", raw_name)
+        report.note(
+            f"{case}: output bytes from {len(html)}: "
+            + ", ".join(f"{impl} {length}" for impl, length in sizes.items())
+            + "."
+        )
+
+
 def _not_eligible(report: Report, quick: bool) -> None:
     case = "response not compressed (image/png, 5 bytes)"
     image = _page_app(b"\x89PNG\r", "image/png")
@@ -328,5 +404,7 @@ def run(report: Report, quick: bool) -> None:
     _gzip_case(report, quick)
     _gzip_levels(report, quick)
     _br_zstd_cases(report, quick)
+    for size in SIZES:
+        _sized_cases(report, quick, size)
     _not_eligible(report, quick)
     _stream_rss(report, quick)
