@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -150,6 +151,10 @@ def test_access_log_records_what_was_sent(live: tuple[str, Path]) -> None:
     base, log = live
     _, _, body = get(base, "/stream?n=8", {"X-Request-ID": "log-check-1"})
     assert len(body) == 8 * 1024
-    lines = [line for line in log.read_text().splitlines() if "/stream?n=8" in line]
-    assert lines, "the streamed request was not logged"
+    # The line is written when the server closes the response, which may be just after the client has
+    # read the last byte: wait for it (bounded).
+    deadline = time.monotonic() + 10
+    while not (lines := [line for line in log.read_text().splitlines() if "/stream?n=8" in line]):
+        assert time.monotonic() < deadline, "the streamed request was not logged"
+        time.sleep(0.02)
     assert '"GET /stream?n=8 HTTP/1.1" 200 8192 ' in lines[-1]
