@@ -617,6 +617,36 @@ def test_assume_terminated_reads_an_unterminated_stream_to_its_end() -> None:
     assert server.status == "413 Content Too Large"
 
 
+# Every refusal: the request (besides Accept), its status and the detail its body gives.
+REFUSALS = [
+    pytest.param(
+        {"body": b"too long"},
+        "413 Content Too Large",
+        "The request body is over the limit of 4 bytes.",
+        id="413",
+    ),
+    pytest.param(
+        {"stream": Untouchable(), "length": "abc"},
+        "400 Bad Request",
+        "Content-Length must be a single decimal number.",
+        id="400 invalid length",
+    ),
+    pytest.param(
+        {"body": b"hello", "length": "5", "chunked": True, "terminated": True},
+        "400 Bad Request",
+        "Content-Length and Transfer-Encoding must not both be sent.",
+        id="400 two framings",
+    ),
+    pytest.param(
+        {"stream": Untouchable(), "chunked": True},
+        "411 Length Required",
+        "This server cannot read a request body without a Content-Length.",
+        id="411",
+    ),
+]
+
+
+@pytest.mark.parametrize(("request_options", "status", "detail"), REFUSALS)
 @pytest.mark.parametrize(
     ("accept", "content_type"),
     [
@@ -629,21 +659,26 @@ def test_assume_terminated_reads_an_unterminated_stream_to_its_end() -> None:
         pytest.param("application/json;q=x, ,;;", "text/plain; charset=utf-8", id="malformed"),
     ],
 )
-def test_refusal_is_negotiated(accept: str | None, content_type: str) -> None:
-    server = serve(BodyLimit(echo(Seen()), max_bytes=4), environ(body=b"too long", accept=accept))
-    assert server.status == "413 Content Too Large"
+def test_refusal_is_negotiated(
+    accept: str | None, content_type: str, request_options: dict[str, Any], status: str, detail: str
+) -> None:
+    seen = Seen()
+    server = serve(
+        BodyLimit(echo(seen), max_bytes=4),
+        environ(accept=accept, **request_options),
+        lint="length" not in request_options,  # wsgiref.validate refuses a CONTENT_LENGTH like "abc"
+    )
+    assert seen.calls == 0
+    assert server.status == status
     assert header(server, "Content-Type") == content_type
     assert header(server, "Vary") == "Accept"
     body = body_of(server)
     assert header(server, "Content-Length") == str(len(body))
     if content_type == "application/json":
-        assert json.loads(body) == {
-            "status": 413,
-            "title": "Content Too Large",
-            "detail": "The request body is over the limit of 4 bytes.",
-        }
+        code, _, title = status.partition(" ")
+        assert json.loads(body) == {"status": int(code), "title": title, "detail": detail}
     else:
-        assert body == b"413 Content Too Large: The request body is over the limit of 4 bytes.\n"
+        assert body == f"{status}: {detail}\n".encode()
 
 
 def test_refusal_to_head_has_no_body() -> None:
@@ -654,22 +689,40 @@ def test_refusal_to_head_has_no_body() -> None:
     assert header(server, "Content-Length") == str(len(text))  # the length a GET would get
 
 
-def test_refusal_carries_no_request_data(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    ("request_options", "status"),
+    [
+        pytest.param({"body": b"secret-token-in-body"}, "413 Content Too Large", id="413"),
+        pytest.param(
+            {"stream": Untouchable(), "length": "20\r\nSet-Cookie: secret=1"}, "400 Bad Request", id="400"
+        ),
+        pytest.param(
+            {"body": b"secret-token-in-body", "length": "20", "chunked": True, "terminated": True},
+            "400 Bad Request",
+            id="400 two framings",
+        ),
+        pytest.param({"stream": Untouchable(), "chunked": True}, "411 Length Required", id="411"),
+    ],
+)
+def test_refusal_carries_no_request_data(
+    caplog: pytest.LogCaptureFixture, request_options: dict[str, Any], status: str
+) -> None:
     path = "/<script>alert(1)</script>\r\nSet-Cookie: x=1"
     caplog.set_level(logging.INFO, logger="wsgistack.body_limit")
     for accept in ("text/plain", "application/json"):
         server = serve(
             BodyLimit(echo(Seen()), max_bytes=4),
-            environ(path, body=b"secret-token-in-body", accept=accept),
+            environ(path, accept=accept, **request_options),
             lint=False,
         )
+        assert server.status == status
         body = body_of(server)
         for leaked in (b"script", b"Set-Cookie", b"secret", b"20"):
             assert leaked not in body
     # The log names the request, but escaped: no line break can forge a log line.
-    assert caplog.records
-    assert all("\n" not in record.getMessage() for record in caplog.records)
-    assert "413 Content Too Large" in caplog.records[0].getMessage()
+    messages = [record.getMessage() for record in caplog.records if record.name == "wsgistack.body_limit"]
+    assert len(messages) == 2
+    assert all("\n" not in message and status in message for message in messages)
 
 
 # --- per-prefix limits -------------------------------------------------------------------------------

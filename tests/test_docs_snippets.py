@@ -4,6 +4,8 @@ fresh Python and its records are followed to the handlers; the test files run un
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import os
 import re
@@ -21,10 +23,11 @@ from paste.deploy import loadapp
 import wsgistack
 from wsgistack.config import describe
 from wsgistack.core import StartResponse, WSGIEnvironment
+from wsgistack.static import HASHED_NAME
 from wsgistack.testing import capture_logs, client
 
 from .servers import free_port, last_output, run_command
-from .test_docs import BIN, ROOT, SNIPPETS
+from .test_docs import BIN, ROOT, SNIPPETS, page, table_after
 from .test_docs_cli import fetch
 from .test_docs_output import diff_sides
 
@@ -172,6 +175,27 @@ def test_static_ini() -> None:
     files = client(SNIPPETS / "static.ini", name="files")  # the app, as Paste's egg:Paste#static
     assert files.get("/readme.txt").text == (SNIPPETS / "public" / "readme.txt").read_text()
     assert files.get("/static/site.css", status=404).text == "Not Found\n"
+
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+#: Assets as Vite names them; the first hash has no digit, so only the directory regex makes it immutable.
+BUNDLE_ASSETS = ("index-Cq_xZkWm.js", "index-B0ykI2W9.css")
+
+
+def test_static_bundle_ini() -> None:
+    assert diagram(SNIPPETS / "static_bundle.ini").splitlines()[0] == (
+        "static(directory=PosixPath('…/recipes/snippets/bundle'), prefix='/static/', index_file=True,"
+        " immutable='^/static/assets/')  [filter:static]"
+    )
+    site = client(SNIPPETS / "static_bundle.ini")
+    for name in BUNDLE_ASSETS:
+        asset = site.get(f"/static/assets/{name}")
+        assert asset.body == (SNIPPETS / "bundle" / "assets" / name).read_bytes()
+        assert asset.headers["Cache-Control"] == IMMUTABLE
+    hashed = [HASHED_NAME.search(f"/static/assets/{name}") is not None for name in BUNDLE_ASSETS]
+    assert hashed == [False, True]  # the default would miss the first
+    assert site.get("/static/").headers["Cache-Control"] == "public, max-age=60"  # the index keeps its name
+    assert site.get("/other").text.startswith("site ")
 
 
 def test_compress_ini() -> None:
@@ -480,3 +504,88 @@ def test_migrating_diff_only_changes_the_egg_names(tmp_path: Path) -> None:
     # WebTest loads "config:" URIs with PasteDeploy (its type stubs only know apps).
     via_webtest = webtest.TestApp(f"config:{tmp_path / 'after.ini'}")  # type: ignore[type-var]
     assert via_webtest.get("/api").text.startswith("api ")
+
+
+# --- migrating.md: from WhiteNoise ------------------------------------------------------------------------
+
+#: WhiteNoise's options (WhiteNoise.__init__ in whitenoise/base.py, version 6.12) and the StaticFiles option
+#: that migrating.md gives for each. WhiteNoise is not a test dependency (it is in the bench extra), so the
+#: WhiteNoise side of the wsgi.py pair is read here, not run.
+WHITENOISE_OPTIONS = {
+    "application": "app",
+    "root": "directory",
+    "prefix": "prefix",
+    "autorefresh": "autorefresh",
+    "max_age": "max_age",
+    "allow_all_origins": "cors",
+    "charset": "charset",
+    "mimetypes": "media_types",
+    "add_headers_function": "add_headers",
+    "index_file": "index_file",
+    "immutable_file_test": "immutable",
+}
+
+
+def calls(tree: ast.AST, name: str) -> list[ast.Call]:
+    """The calls of ``name`` (a function or a method) in ``tree``."""
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (getattr(node.func, "id", None) == name or getattr(node.func, "attr", None) == name)
+    ]
+
+
+def test_whitenoise_options_table() -> None:
+    rows = table_after(page("migrating"), "### 2. Options")
+    assert set(WHITENOISE_OPTIONS.values()) <= set(inspect.signature(wsgistack.StaticFiles).parameters)
+    for theirs, ours in WHITENOISE_OPTIONS.items():
+        assert any(
+            re.match(rf"`{theirs}\b", row["WhiteNoise"]) and re.match(rf"`{ours}\b", row["StaticFiles"])
+            for row in rows
+        ), (theirs, ours)
+
+
+def test_whitenoise_wsgi_pair() -> None:
+    before = ast.parse((SNIPPETS / "whitenoise_wsgi.py").read_text())
+    after = ast.parse((SNIPPETS / "wsgistack_wsgi.py").read_text())
+    [whitenoise] = calls(before, "WhiteNoise")
+    [static] = calls(after, "StaticFiles")
+    theirs = {str(keyword.arg): ast.dump(keyword.value) for keyword in whitenoise.keywords}
+    ours = {str(keyword.arg): ast.dump(keyword.value) for keyword in static.keywords}
+    assert set(theirs) <= set(WHITENOISE_OPTIONS)
+    assert ast.dump(whitenoise.args[0]) == ast.dump(static.args[0])  # the application
+    ours["directory"] = ast.dump(static.args[1])
+    assert ours.pop("cors") == ast.dump(ast.Constant("*"))  # WhiteNoise's allow_all_origins=True default
+    assert {WHITENOISE_OPTIONS[name]: value for name, value in theirs.items()} == ours  # same values
+    assert [ast.dump(call) for call in calls(before, "add_files")] == [
+        ast.dump(call) for call in calls(after, "add_files")
+    ]
+    hooks = [
+        [argument.arg for argument in node.args.args]
+        for tree in (before, after)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and node.name == "add_headers"
+    ]
+    assert hooks == [["headers", "path", "url"], ["url", "path"]]
+
+    from recipes.snippets.wsgistack_wsgi import application
+
+    site = client(application)
+    bundle = SNIPPETS / "bundle"
+    for name in BUNDLE_ASSETS:
+        asset = site.get(f"/static/assets/{name}")
+        assert asset.body == (bundle / "assets" / name).read_bytes()
+        assert asset.headers["Cache-Control"] == IMMUTABLE
+        assert asset.headers["Access-Control-Allow-Origin"] == "*"
+        assert "X-Frame-Options" not in asset.headers
+        site.get(f"/static/assets/{name}", headers={"If-None-Match": asset.headers["ETag"]}, status=304)
+    index = site.get("/static/")
+    assert index.body == (bundle / "index.html").read_bytes()
+    assert index.headers["Cache-Control"] == "public, max-age=3600"
+    assert index.headers["X-Frame-Options"] == "DENY"
+    assert site.get("/static", status=302).headers["Location"] == "static/"
+    readme = site.get("/readme.txt")  # add_files(..., prefix="/")
+    assert readme.body == (SNIPPETS / "public" / "readme.txt").read_bytes()
+    assert readme.headers["Cache-Control"] == "public, max-age=3600"
+    assert site.get("/other").text.startswith("site ")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
+import random
 import shutil
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import brotli
@@ -12,7 +16,7 @@ import pytest
 import zstandard
 
 from tests.test_static import Inner, call
-from wsgistack import StaticFiles, cli
+from wsgistack import StaticFiles, cli, codecs, precompress
 from wsgistack.precompress import compress_file, find_files, main
 
 T0 = 1_600_000_000
@@ -20,6 +24,7 @@ TEXT = b"".join(
     b".rule-%d { color: #%06x; margin: %dpx }\n" % (i, i * 4099 % 0xFFFFFF, i % 17) for i in range(400)
 )
 DECODE = {".gz": gzip.decompress, ".br": brotli.decompress, ".zst": zstandard.ZstdDecompressor().decompress}
+CODING = {".gz": "gzip", ".br": "br", ".zst": "zstd"}
 
 
 def write(root: Path, name: str, data: bytes, mode: int = 0o644) -> Path:
@@ -197,3 +202,156 @@ def test_static_files_serve_what_compress_wrote(tree: Path) -> None:
 def test_cli_entry_point(tree: Path) -> None:
     assert cli.main(["compress", str(tree), "-j", "1", "-q", "--codings", "gzip"]) == 0
     assert variants(tree) == {"app.css.gz", "js/app.js.gz"}
+
+
+# --- freshness: a date is not proof ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(TEXT.replace(b"color", b"colour"), id="longer"),
+        pytest.param(TEXT.replace(b"margin", b"border"), id="same-size"),
+        pytest.param(TEXT[: len(TEXT) // 2], id="shorter"),
+    ],
+)
+def test_content_changed_with_the_date_pinned_is_compressed_again(
+    tree: Path, content: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reproducible builds pin dates (SOURCE_DATE_EPOCH): the file changes, its date does not."""
+    main([str(tree), "-j", "1"])
+    capsys.readouterr()
+    write(tree, "app.css", content)  # dated T0 again, like its variants
+    assert main([str(tree), "-j", "1"]) == 0
+    assert "3 variants written, 3 already up to date," in capsys.readouterr().out
+    for suffix, decode in DECODE.items():
+        variant = tree / ("app.css" + suffix)
+        assert decode(variant.read_bytes()) == content
+        assert variant.stat().st_mtime_ns == T0 * 10**9
+    assert main([str(tree), "-j", "1"]) == 0  # and the refreshed variants are up to date
+    assert "0 variants written, 6 already up to date," in capsys.readouterr().out
+
+
+def encoded(suffix: str, data: bytes, level: int | None = None) -> bytes:
+    coding = CODING[suffix]
+    return codecs.compress(coding, data, codecs.min_level(coding) if level is None else level)
+
+
+@functools.cache
+def bomb(suffix: str) -> bytes:
+    """Decodes to far more than TEXT (8 MiB for gzip, whose ratio is at most about 1000:1; 64 MiB for
+    the others), yet is no larger than TEXT."""
+    size, level = {".gz": (8 * 2**20, 9), ".br": (64 * 2**20, 5), ".zst": (64 * 2**20, 3)}[suffix]
+    variant = encoded(suffix, bytes(size), level)
+    assert len(variant) <= len(TEXT)
+    return variant
+
+
+CORRUPTIONS = [
+    pytest.param(lambda suffix: b"not compressed at all", id="garbage"),
+    pytest.param(lambda suffix: b"", id="empty"),
+    pytest.param(lambda suffix: encoded(suffix, TEXT)[:-5], id="truncated"),
+    pytest.param(lambda suffix: encoded(suffix, TEXT) + b"junk", id="trailing-junk"),
+    pytest.param(lambda suffix: encoded(suffix, TEXT) * 2, id="twice"),
+    pytest.param(lambda suffix: encoded(suffix, TEXT[:-1]), id="one-byte-short"),
+    pytest.param(lambda suffix: encoded(suffix, TEXT + b"\n"), id="one-byte-long"),
+    pytest.param(lambda suffix: TEXT + b"!", id="larger-than-the-file"),
+    pytest.param(bomb, id="bomb"),  # the check stops decoding at the file's size plus one byte
+]
+
+
+@pytest.mark.parametrize("suffix", [".br", ".zst", ".gz"])
+@pytest.mark.parametrize("corrupt", CORRUPTIONS)
+def test_a_variant_dated_like_its_file_that_does_not_decode_to_it_is_rewritten(
+    tree: Path, suffix: str, corrupt: Callable[[str], bytes]
+) -> None:
+    main([str(tree), "-j", "1", "-q"])
+    variant = tree / ("app.css" + suffix)
+    write(tree, variant.name, corrupt(suffix))  # dated T0, like app.css
+    tracemalloc.start()
+    try:
+        outcome = compress_file(str(tree / "app.css"), ("br", "zstd", "gzip"), 0.05)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20  # the bomb was not decoded whole
+    assert outcome.results == tuple(
+        (coding, "written" if coding == CODING[suffix] else "fresh", size)
+        for coding, _, size in outcome.results
+    )
+    assert DECODE[suffix](variant.read_bytes()) == TEXT
+    assert variant.stat().st_mtime_ns == T0 * 10**9
+
+
+def test_a_variant_from_another_backend_or_level_is_fresh(tree: Path) -> None:
+    """Fresh means "decodes to the file", not "the bytes this run would write"."""
+    for suffix in DECODE:
+        write(tree, "app.css" + suffix, encoded(suffix, TEXT))  # the fastest level, dated like the file
+    before = {suffix: (tree / ("app.css" + suffix)).read_bytes() for suffix in DECODE}
+    outcome = compress_file(str(tree / "app.css"), ("br", "zstd", "gzip"), 0.05)
+    assert [result for _, result, _ in outcome.results] == ["fresh"] * 3
+    assert {suffix: (tree / ("app.css" + suffix)).read_bytes() for suffix in DECODE} == before
+
+
+@pytest.mark.parametrize("changed", [pytest.param(False, id="unchanged"), pytest.param(True, id="changed")])
+def test_without_a_bounded_decoder_the_variant_is_compared_with_a_new_compression(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, changed: bool
+) -> None:
+    """brotlicffi and brotli < 1.2 cannot bound their output: the file is compressed again, and the
+    variant kept only if it has exactly those bytes (the output is deterministic)."""
+    main([str(tree), "-j", "1", "-q", "--codings", "br"])
+    monkeypatch.setitem(precompress._DECODES_TO, "br", lambda variant, data: None)
+    variant = tree / "app.css.br"
+    inode = variant.stat().st_ino
+    if changed:
+        write(tree, "app.css", TEXT.replace(b"margin", b"border"))
+    outcome = compress_file(str(tree / "app.css"), ("br",), 0.05)
+    assert outcome.results[0][1] == ("written" if changed else "fresh")
+    assert (variant.stat().st_ino != inode) is changed
+    assert brotli.decompress(variant.read_bytes()) == (tree / "app.css").read_bytes()
+
+
+def random_bytes(size: int, seed: int = 0) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+def test_a_file_that_saves_less_than_the_minimum_gets_no_variant(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = random_bytes(20_000) + bytes(600)  # every coding saves about 3 %
+    write(tree, "low.txt", data)
+    write(tree, "low.txt.gz", gzip.compress(data, mtime=0))  # dated like the file: removed all the same
+    assert main([str(tree), "-j", "1", "-q"]) == 0
+    assert not any((tree / f"low.txt{suffix}").exists() for suffix in DECODE)
+    outcome = compress_file(str(tree / "low.txt"), ("br", "zstd", "gzip"), 0.05)
+    assert [result for _, result, _ in outcome.results] == ["not-smaller"] * 3
+    assert all(0.01 * len(data) < len(data) - size < 0.05 * len(data) for _, _, size in outcome.results)
+    assert main([str(tree), "-j", "1", "-q", "--min-saving", "1"]) == 0
+    assert all(DECODE[suffix]((tree / f"low.txt{suffix}").read_bytes()) == data for suffix in DECODE)
+
+
+CHECKERS = [
+    pytest.param(precompress._gzip_decodes_to, ".gz", id="gzip-zlib"),
+    pytest.param(precompress._brotli_decodes_to, ".br", id="br-brotli"),
+    pytest.param(precompress._zstd_decodes_to, ".zst", id="zstd-stdlib"),
+    pytest.param(precompress._zstandard_decodes_to, ".zst", id="zstd-zstandard"),
+]
+
+
+@pytest.mark.parametrize(("checker", "suffix"), CHECKERS)
+@pytest.mark.parametrize("corrupt", CORRUPTIONS)
+def test_checkers_refuse_what_does_not_decode_to_the_file(
+    checker: Callable[[bytes, bytes], bool | None], suffix: str, corrupt: Callable[[str], bytes]
+) -> None:
+    assert checker(encoded(suffix, TEXT), TEXT) is True
+    assert checker(encoded(suffix, TEXT, codecs.max_level(CODING[suffix])), TEXT) is True
+    assert checker(corrupt(suffix), TEXT) is False
+
+
+def test_zstandard_checker_without_a_declared_size() -> None:
+    stream = zstandard.ZstdCompressor(write_content_size=False).compress(TEXT)
+    assert zstandard.frame_content_size(stream) == -1
+    assert precompress._zstandard_decodes_to(stream, TEXT) is True
+    assert precompress._zstandard_decodes_to(stream, TEXT[:-1]) is False
+    bomb = zstandard.ZstdCompressor(write_content_size=False).compress(bytes(64 * 2**20))
+    assert precompress._zstandard_decodes_to(bomb, TEXT) is False

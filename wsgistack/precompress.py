@@ -7,6 +7,12 @@ carries the source's modification time, so StaticFiles (and nginx's ``gzip_stati
 variant from a stale one. Already-compressed formats are skipped, files are spread over all cores, and
 running the command again only redoes files that changed: it is idempotent.
 
+A date is not proof: reproducible builds pin every file's modification time (``SOURCE_DATE_EPOCH``), so a
+file can change and keep its date. A variant dated like its file (and small enough to keep) is therefore
+decoded, its output bounded by the file's size so that a bogus variant cannot exhaust memory, and left
+alone only if it decodes to exactly the file's bytes; anything else is compressed again. Decoding costs a
+fraction of compressing at the top level.
+
 Hidden names (``.git``) and symbolic links are left alone: reading through a link could publish, next
 to it, a compressed copy of a file from outside the directory.
 """
@@ -20,11 +26,12 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
-from typing import TextIO
+from typing import Any, TextIO
 
 from . import codecs
 
@@ -55,8 +62,9 @@ SKIP_EXTENSIONS = frozenset(
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one file: per coding ``"written"``, ``"fresh"`` (already up to date),
-    ``"not-smaller"`` (saved too little; a stale variant was removed) or an error message."""
+    """What happened to one file: per coding ``"written"``, ``"fresh"`` (already up to date: dated like the
+    file and decodes to its bytes), ``"not-smaller"`` (saved too little; a stale variant was removed) or an
+    error message."""
 
     path: str
     size: int
@@ -126,15 +134,27 @@ def compress_file(path: str, codings: Sequence[str], min_saving: float) -> Outco
     except OSError as exc:
         return Outcome(path, 0, error=str(exc))
     results = []
+    largest = len(data) * (1 - min_saving)  # the largest variant worth keeping
     try:
         for coding in codings:
             target = path + SUFFIXES[coding]
             existing = _regular(target)
-            if existing is not None and existing.st_mtime_ns == info.st_mtime_ns:
-                results.append((coding, "fresh", existing.st_size))
-                continue
+            current = None  # the variant's bytes, when it is dated like the file and small enough
+            if (
+                existing is not None
+                and existing.st_mtime_ns == info.st_mtime_ns
+                and existing.st_size <= largest
+            ):
+                # The same date does not mean the same content (builds that pin dates): decode to be sure.
+                current = _read_variant(target, len(data))
+                if current is not None and _DECODES_TO[coding](current, data):
+                    results.append((coding, "fresh", existing.st_size))
+                    continue
             compressed = codecs.compress(coding, data, codecs.max_level(coding))
-            if len(compressed) <= len(data) * (1 - min_saving):
+            if len(compressed) <= largest:
+                if compressed == current:  # could not be decoded here with bounded output, but up to date
+                    results.append((coding, "fresh", len(compressed)))
+                    continue
                 _write_like(target, compressed, info)
                 results.append((coding, "written", len(compressed)))
             else:
@@ -144,6 +164,102 @@ def compress_file(path: str, codings: Sequence[str], min_saving: float) -> Outco
     except OSError as exc:
         return Outcome(path, len(data), tuple(results), error=str(exc))
     return Outcome(path, len(data), tuple(results))
+
+
+def _read_variant(target: str, size: int) -> bytes | None:
+    """The bytes of the variant ``target`` of a ``size``-byte file; None if it is larger than the file (a
+    variant that is kept never is) or cannot be read."""
+    try:
+        with open(target, "rb") as file:
+            variant = file.read(size + 1)
+    except OSError:
+        return None
+    return variant if len(variant) <= size else None
+
+
+# Each checker answers whether ``variant`` is one complete stream that decodes to exactly ``data``, never
+# producing much more than ``len(data) + 1`` bytes of output; None when no installed library can decode
+# with a bound (the variant is then compressed again and compared byte for byte).
+
+
+def _gzip_decodes_to(variant: bytes, data: bytes) -> bool | None:
+    decoder = zlib.decompressobj(wbits=31)  # one gzip member, as every gzip backend writes it
+    try:
+        decoded = decoder.decompress(variant, len(data) + 1)
+    except zlib.error:  # not gzip, or a wrong CRC-32 or length in the trailer
+        return False
+    return decoder.eof and not decoder.unused_data and decoded == data
+
+
+def _brotli_decodes_to(variant: bytes, data: bytes) -> bool | None:
+    try:
+        import brotli
+    except ImportError:  # brotlicffi has no output limit
+        return None
+    decoder = brotli.Decompressor()
+    try:
+        decoded = decoder.process(variant, output_buffer_limit=len(data) + 1)
+    except TypeError:  # brotli < 1.2 has no output limit
+        return None
+    except brotli.error:
+        return False
+    return bool(decoder.is_finished()) and decoded == data
+
+
+# RFC 9659 §3: a zstd response needs at most an 8 MiB window, and codecs caps what it writes there; a
+# variant needing more is not one to serve, and the bound keeps the decoder's memory small.
+_ZSTD_WINDOW_LOG_MAX = 23
+
+
+def _stdlib_zstd() -> Any:
+    """``compression.zstd`` (Python 3.14+) or ``backports.zstd``, as codecs imports them; None if neither."""
+    try:
+        from compression import zstd  # type: ignore[import-not-found, unused-ignore]  # Python 3.14+
+    except ImportError:
+        try:
+            from backports import zstd as backports_zstd
+        except ImportError:
+            return None
+        return backports_zstd
+    return zstd
+
+
+def _zstd_decodes_to(variant: bytes, data: bytes) -> bool | None:
+    module = _stdlib_zstd()
+    if module is None:
+        return _zstandard_decodes_to(variant, data)
+    decoder = module.ZstdDecompressor(
+        options={module.DecompressionParameter.window_log_max: _ZSTD_WINDOW_LOG_MAX}
+    )
+    try:
+        decoded = decoder.decompress(variant, len(data) + 1)
+    except module.ZstdError:
+        return False
+    return bool(decoder.eof) and not decoder.unused_data and decoded == data
+
+
+def _zstandard_decodes_to(variant: bytes, data: bytes) -> bool | None:
+    try:
+        import zstandard
+    except ImportError:
+        return None
+    try:
+        # decompress() sizes its output by the frame's declared content size, or by max_output_size
+        # when there is none: a declared size other than the file's is stale before any decoding.
+        if zstandard.frame_content_size(variant) not in (-1, len(data)):
+            return False
+        decoder = zstandard.ZstdDecompressor(max_window_size=1 << _ZSTD_WINDOW_LOG_MAX)
+        decoded = decoder.decompress(variant, max_output_size=len(data) + 1, allow_extra_data=False)
+    except zstandard.ZstdError:
+        return False
+    return decoded == data
+
+
+_DECODES_TO: dict[str, Callable[[bytes, bytes], bool | None]] = {
+    "gzip": _gzip_decodes_to,
+    "br": _brotli_decodes_to,
+    "zstd": _zstd_decodes_to,
+}
 
 
 def _regular(path: str) -> os.stat_result | None:

@@ -50,9 +50,10 @@ log = logging.getLogger("wsgistack.static")
 
 #: The default ``immutable`` test: a content hash in the file name, as written by Django's
 #: ManifestStaticFilesStorage (``app.3f2a1b9c8d7e.js``), webpack and Parcel (hex digests) or Vite, Rollup
-#: and esbuild (``index-B0ykI2W9.js``, 8 characters with a digit and a capital). Such a URL names one
-#: content forever, so it may be cached for a year. Plain words and dates (``logo-20240101.png``) are not
-#: hashes: a false positive would pin a changing file in caches.
+#: and esbuild (``index-B0ykI2W9.js``) when their 8 characters hold a digit and a capital: about three in
+#: four of those (the rest look like words, and get ``max_age``). Such a URL names one content forever,
+#: so it may be cached for a year. Plain words and dates (``logo-20240101.png``) are not hashes: a false
+#: positive would pin a changing file in caches.
 HASHED_NAME: re.Pattern[str] = re.compile(
     r"""[.-](?:
         (?=[0-9a-f]{0,63}[0-9])(?=[0-9a-f]{0,63}[a-f])[0-9a-f]{8,64}
