@@ -629,11 +629,12 @@ def client(
 
     ``app_or_config`` is a WSGI app, or the path of an INI/TOML file loaded with :func:`wsgistack.load`
     (section ``name``). ``layer_lint=True`` puts a PEP 3333 validator between every two layers of
-    ``pipeline``, or of each pipeline the configuration file builds, so that a violation raises :class:`LayerViolation` naming the layer that committed it
-    ("layer 3 (compress) yielded a str chunk"), including a layer that never closes the iterable of the
-    layer below. ``propagate_errors=True`` makes ``CatchErrors`` re-raise, so the app's own traceback
-    shows in the test (it sets ``wsgistack.errors.propagate`` in the environ). ``lint`` is WebTest's
-    lint around the whole stack; the other options go to ``webtest.TestApp``.
+    ``pipeline``, or of each pipeline the configuration file builds, so that a violation raises
+    :class:`LayerViolation` naming the layer that committed it ("layer 3 (compress) yielded a str
+    chunk"), including a layer that never closes the iterable of the layer below.
+    ``propagate_errors=True`` makes ``CatchErrors`` re-raise, so the app's own traceback shows in the
+    test (it sets ``wsgistack.errors.propagate`` in the environ). ``lint`` is WebTest's lint around the
+    whole stack; the other options go to ``webtest.TestApp``.
     """
     if isinstance(app_or_config, (str, os.PathLike)):
         from .config import FILTER_CHAIN, load
