@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 import types
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port, wait_for_port
+from tests.servers import free_port, request, wait_for_port
 from wsgistack.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,8 +106,13 @@ def test_compress_without_precompress(
 
 
 @contextmanager
-def serving(*args: str, port: int) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
-    """``python -m wsgistack serve …`` in a subprocess; yields the process, its URL and its output file."""
+def serving(
+    *args: str, port: int, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """``python -m wsgistack serve …`` in a subprocess; yields the process, its URL and its output file.
+
+    Still running at the end, it gets SIGTERM (which a ``--reload`` parent passes on to its child), then
+    SIGKILL after a bound longer than the parent's own."""
     with tempfile.TemporaryDirectory() as scratch:
         output = Path(scratch) / "output.txt"
         with output.open("wb") as log:
@@ -114,13 +121,18 @@ def serving(*args: str, port: int) -> Iterator[tuple[subprocess.Popen[bytes], st
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
             )
             try:
                 wait_for_port(port, process, timeout=BOUND)
                 yield process, f"http://127.0.0.1:{port}", output
             finally:
                 if process.poll() is None:
-                    process.kill()
+                    process.terminate()
+                    try:
+                        process.wait(BOUND + 10)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
                 process.wait()
 
 
@@ -210,6 +222,135 @@ def test_serve_reloads_when_the_config_changes(tmp_path: Path) -> None:
             pytest.fail(f"no reload:\n{output.read_text()}")
         assert stop(process, signal.SIGINT) in (0, -signal.SIGINT)
         assert "a file changed; restarting" in output.read_text()
+
+
+def test_serve_applies_logging_beside_a_section_that_repeats_keys(tmp_path: Path) -> None:
+    path = tmp_path / "site.ini"
+    path.write_text(
+        "[pipeline:main]\npipeline = access_log demo\n"
+        "[filter:access_log]\nuse = egg:wsgistack#access_log\nlogger = probe.access\n"
+        "[app:demo]\nuse = egg:wsgistack#demo\n"
+        "[uwsgi]\nhttp-socket = 127.0.0.1:0\nenv = A=1\nenv = B=2\n"  # uWSGI repeats keys on purpose
+        "[loggers]\nkeys = root, probe\n[handlers]\nkeys = by_here, by_file\n[formatters]\nkeys = plain\n"
+        "[logger_root]\nlevel = WARNING\nhandlers =\n"
+        "[logger_probe]\nlevel = INFO\nhandlers = by_here, by_file\nqualname = probe\n"
+        "[handler_by_here]\nclass = FileHandler\nargs = ('%(here)s/here.log', 'a')\nformatter = plain\n"
+        "[handler_by_file]\nclass = FileHandler\nargs = ('%(__file__)s.log', 'a')\nformatter = plain\n"
+        "[formatter_plain]\nformat = logged %(levelname)s [%(name)s] %(message)s\n"
+    )
+    assert main(["check", str(path)]) == 0
+    port = free_port()
+    with serving(str(path), port=port) as (process, base, output):
+        assert get(f"{base}/")[0] == 200
+        assert stop(process, signal.SIGTERM) == 0, output.read_text()
+    for log in (tmp_path / "here.log", tmp_path / "site.ini.log"):  # %(here)s, %(__file__)s
+        assert "logged INFO [probe.access] 127.0.0.1 - - [" in log.read_text()
+        assert '"GET / HTTP/1.1" 200 ' in log.read_text()
+
+
+PROBE = """\
+import os
+
+
+def make_app(global_conf, **local):
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"%s %d %d" % (VERSION, os.getpid(), os.getppid())]
+
+    return app
+"""
+
+
+def write_later(path: Path, text: str) -> None:
+    """Write ``text`` with a modification time 2 s after the file's current one: a change the reloader
+    sees (and a .pyc is not reused) without sleeping for a coarse mtime's granularity."""
+    before = path.stat().st_mtime_ns
+    path.write_text(text)
+    os.utime(path, ns=(before + 2_000_000_000, before + 2_000_000_000))
+
+
+def probe_site(tmp_path: Path, header: str) -> Path:
+    """An INI whose app is the module ``reload_probe`` in ``tmp_path`` (on PYTHONPATH), answering ``v1``."""
+    module = tmp_path / "reload_probe.py"
+    if not module.exists():
+        module.write_text(PROBE.replace("VERSION", 'b"v1"'))
+    path = tmp_path / "site.ini"
+    path.write_text(
+        "[pipeline:main]\npipeline = request_id probe\n"
+        f"[filter:request_id]\nuse = egg:wsgistack#request_id\nheader = {header}\n"
+        "[app:probe]\nuse = call:reload_probe:make_app\n"
+    )
+    return path
+
+
+def poll(base: str, ready: Callable[[int, dict[str, str], bytes], bool], output: Path) -> bytes:
+    """Request ``/`` until ``ready(status, headers, body)`` (connections fail while the server restarts)."""
+    deadline = time.monotonic() + BOUND
+    while time.monotonic() < deadline:
+        try:
+            status, headers, body = request(base, "/")
+            if ready(status, headers, body):
+                return body
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"no reload:\n{output.read_text()}")
+
+
+def test_serve_reload_with_gunicorn_loads_new_code_and_config(tmp_path: Path) -> None:
+    path = probe_site(tmp_path, "X-First-ID")
+    module = tmp_path / "reload_probe.py"
+    port, env = free_port(), {"PYTHONPATH": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
+    arguments = (str(path), "--server", "gunicorn", "--reload")
+    with serving(*arguments, port=port, env=env) as (process, base, output):
+        status, headers, body = request(base, "/")
+        assert (status, body.split()[0]) == (200, b"v1")
+        assert "x-first-id" in headers
+        write_later(module, PROBE.replace("VERSION", 'b"v2"'))
+        poll(base, lambda status, headers, body: body.startswith(b"v2 "), output)
+        write_later(path, path.read_text().replace("X-First-ID", "X-Second-ID"))  # a layer's option
+        poll(base, lambda status, headers, body: "x-second-id" in headers, output)
+        assert stop(process, signal.SIGTERM) == 0
+        text = output.read_text()
+    assert text.count("a file changed; restarting") == 2, text
+    assert refuses(port)
+
+
+def refuses(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("server", ["waitress", "gunicorn"])
+def test_serve_reload_parent_passes_sigterm_on_to_the_server(tmp_path: Path, server: str) -> None:
+    path = probe_site(tmp_path, "X-Request-ID")
+    port, env = free_port(), {"PYTHONPATH": str(tmp_path)}
+    with serving(str(path), "--server", server, "--reload", port=port, env=env) as (process, base, output):
+        status, _, body = request(base, "/")
+        assert status == 200
+        pid, parent = (int(word) for word in body.split()[1:])  # the process serving, and its parent
+        assert parent == process.pid if server == "waitress" else parent not in (process.pid, pid)
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert process.wait(BOUND) == 0, output.read_text()
+        assert time.monotonic() - started < 8, output.read_text()  # the parent's bound is 15 s
+    assert refuses(port)
+    deadline = time.monotonic() + 5
+    while not (gone(pid) and gone(parent)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone(pid)
+    assert gone(parent)
 
 
 def test_console_script_and_module_entry_point() -> None:

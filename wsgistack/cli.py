@@ -3,8 +3,10 @@
 ``wsgistack serve CONFIG`` loads CONFIG with :func:`wsgistack.load` and serves it with waitress (the
 default, from the ``serve`` extra), gunicorn (through its application API) or, for development only,
 wsgiref. Logging comes from the INI file's ``[loggers]``/``[handlers]``/``[formatters]`` sections when
-there are some (with ``here`` and ``__file__`` defined, existing loggers kept), else from a basic
-console configuration. SIGTERM and SIGINT stop the server after the requests in progress.
+there are some (with ``here`` and ``__file__`` defined, existing loggers kept; other sections, such as
+``[uwsgi]``, may repeat keys), else from a basic console configuration. SIGTERM and SIGINT stop the
+server after the requests in progress. ``--reload`` runs the server, whichever it is, in a child process
+that a parent restarts when a watched file changes; the parent passes SIGTERM/SIGINT on to it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import subprocess
+
     from .core import WSGIApplication
 
 __all__ = ["main"]
@@ -26,6 +30,8 @@ DEFAULT_PORT = 8080
 _RELOAD_EXIT = 3  # the child's exit status that asks the reloading parent for a restart
 _CHILD_ENV = "WSGISTACK_RELOADER_CHILD"
 GRACE = 10.0  # seconds that requests in progress get to finish after SIGTERM/SIGINT
+_STOP_MARGIN = 5.0  # seconds the reloading parent waits for its child beyond GRACE before killing it
+_POLL = 0.1  # how often the reloading parent looks for signals to pass on while its child runs
 
 
 class _Stop(BaseException):
@@ -156,7 +162,10 @@ def setup_logging(config: str) -> None:
     """The INI file's logging sections (fileConfig with ``here``/``__file__``), else a console default.
 
     As pserve and ``gunicorn --paste`` do: existing loggers stay enabled (``disable_existing_loggers``
-    false), so loggers created while the app was imported keep working.
+    false), so loggers created while the app was imported keep working. fileConfig gets a parser that
+    is not strict: as the loader, it lets sections that other tools own repeat keys (``[uwsgi]``'s
+    ``env = …`` lines) and sections repeat, later keys replacing earlier ones; values are interpolated
+    as fileConfig's own parser does (``%(here)s``, ``%(__file__)s``, ``[DEFAULT]``).
     """
     import logging
 
@@ -165,11 +174,17 @@ def setup_logging(config: str) -> None:
 
         path = os.path.abspath(_ini_path(config))
         if "loggers" in IniFile.read(path).sections:
+            import configparser
             import logging.config
 
             defaults = {"here": os.path.dirname(path), "__file__": path}
             try:
-                logging.config.fileConfig(path, defaults, disable_existing_loggers=False)
+                parser = configparser.ConfigParser(
+                    defaults, strict=False, interpolation=configparser.BasicInterpolation()
+                )
+                with open(path, encoding="utf-8-sig") as stream:  # as IniFile.read
+                    parser.read_file(stream, source=path)
+                logging.config.fileConfig(parser, disable_existing_loggers=False)
             except Exception as exc:
                 raise ConfigError(f"logging sections: {type(exc).__name__}: {exc}", file=path) from None
             return
@@ -197,7 +212,7 @@ def _server_defaults(config: str) -> tuple[str | None, int | None]:
 def _serve(args: argparse.Namespace, variables: dict[str, str]) -> int:
     from .config import load
 
-    if args.reload and os.environ.get(_CHILD_ENV) != "1" and args.server != "gunicorn":
+    if args.reload and os.environ.get(_CHILD_ENV) != "1":
         return _reloading_parent(args.argv)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as gunicorn and python -m: the project's modules are importable
@@ -206,10 +221,10 @@ def _serve(args: argparse.Namespace, variables: dict[str, str]) -> int:
     host = args.host or file_host or DEFAULT_HOST
     port = args.port if args.port is not None else file_port if file_port is not None else DEFAULT_PORT
     app = load(args.config, args.name, variables or None)
-    if args.reload:
-        _watch_files(args.config)
     if args.server == "gunicorn":
         return _gunicorn(app, args, host, port, variables)
+    if args.reload:
+        _watch_files(args.config)
     if args.server == "wsgiref":
         return _wsgiref(app, args.config, host, port)
     return _waitress(app, args.config, host, port, args.threads)
@@ -327,42 +342,106 @@ def _gunicorn(
         print("wsgistack serve: error: gunicorn is not installed; pip install gunicorn", file=sys.stderr)
         return 1
 
+    import signal
+    import threading
+
+    reloading = threading.Event()
+    master = os.getpid()  # Application().run() also returns, by SystemExit, in each forked worker
+
+    def request_reload() -> None:
+        # A quick shutdown (SIGINT: the workers exit at once, as the process does with the other servers),
+        # which gunicorn's main loop handles; the reloading parent then starts a fresh process.
+        reloading.set()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def when_ready(arbiter: object) -> None:
+        # The app was loaded here, in the master, before the workers fork: its modules are in sys.modules.
+        _watch_files(args.config, request_reload)
+
     class Application(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
             self.cfg.set("workers", args.threads or 2)
-            self.cfg.set("reload", bool(args.reload))
             self.cfg.set("graceful_timeout", 10)
+            if args.reload:  # not gunicorn's reloader: its workers would get the master's app again
+                self.cfg.set("when_ready", when_ready)
 
         def load(self) -> WSGIApplication:
             return app
 
     _announce(args.config, "gunicorn", host, port)
-    Application().run()  # gunicorn handles SIGTERM (graceful) and SIGINT itself
+    try:
+        Application().run()  # gunicorn handles SIGTERM (graceful) and SIGINT itself
+    except SystemExit as exc:  # gunicorn's master ends with sys.exit()
+        if os.getpid() != master:
+            raise  # a worker's exit status is for the master to read, unchanged
+        if reloading.is_set():
+            return _RELOAD_EXIT
+        if args.reload and exc.code == _RELOAD_EXIT:
+            return 1  # gunicorn's "worker failed to boot" status is the reload status: not a restart
+        raise
     return 0
 
 
 def _reloading_parent(argv: Sequence[str]) -> int:
-    """Run the server in a child process, start a new one whenever it exits asking for a reload."""
+    """Run the server in a child process, start a new one whenever it exits asking for a reload.
+
+    SIGTERM and SIGINT are passed on to the child (each one: a second one stops it at once, as it would
+    stop the server itself); the parent then waits for the child to exit, at most ``GRACE`` seconds plus
+    ``_STOP_MARGIN``, kills it if it has not, and exits. A Ctrl+C in a terminal reaches the child
+    directly as well, so the child gets two signals and stops at once.
+    """
+    import signal
     import subprocess
 
     env = {**os.environ, _CHILD_ENV: "1"}
     command = [sys.executable, "-m", "wsgistack", *argv]
-    while True:
+    received: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        received.append(signum)  # the loop below passes it on: Popen is not safe to use from a handler
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    status = 0
+    while not received:
         child = subprocess.Popen(command, env=env)
-        try:
-            status = child.wait()
-        except KeyboardInterrupt:
-            child.terminate()
-            child.wait()
-            return 0
-        if status != _RELOAD_EXIT:
-            return status
+        status = _supervise(child, received)
+        if status != _RELOAD_EXIT or received:
+            break
         print("wsgistack: a file changed; restarting", file=sys.stderr, flush=True)
+    if status == _RELOAD_EXIT:
+        return 0  # stopped while the child was exiting for a reload
+    return status if status >= 0 else 128 - status  # killed by signal N: 128 + N, as a shell shows it
 
 
-def _watch_files(config: str) -> None:
-    """In the child: a thread that exits the process with the reload status when a file changes."""
+def _supervise(child: subprocess.Popen[bytes], received: list[int]) -> int:
+    """Wait for ``child`` to exit, passing on the signals that arrive in ``received``; its status."""
+    import subprocess
+    import time
+
+    passed = 0
+    deadline: float | None = None
+    while True:
+        try:
+            return child.wait(_POLL)
+        except subprocess.TimeoutExpired:
+            pass
+        for signum in received[passed:]:
+            child.send_signal(signum)
+        passed = len(received)
+        if passed and deadline is None:
+            deadline = time.monotonic() + GRACE + _STOP_MARGIN
+        if deadline is not None and time.monotonic() > deadline:
+            print("wsgistack: the server did not stop in time; killing it", file=sys.stderr, flush=True)
+            child.kill()
+            return child.wait()
+
+
+def _watch_files(config: str, changed: Callable[[], object] | None = None) -> None:
+    """In the child: a thread that checks every second the modification times of the configuration file
+    and of the files of the modules imported so far; when one changes it calls ``changed`` once
+    (default: exit the process at once with the reload status, which the reloading parent awaits)."""
     import threading
     import time
 
@@ -383,13 +462,17 @@ def _watch_files(config: str) -> None:
                 continue
         return result
 
-    def watch() -> None:
-        before = mtimes()
+    def reload_now() -> None:
+        os._exit(_RELOAD_EXIT)  # the parent starts a fresh process; nothing here to clean up
+
+    def watch(before: dict[str, float]) -> None:
         while True:
             time.sleep(1)
             now = mtimes()
             if any(before.get(name, mtime) != mtime for name, mtime in now.items()):
-                os._exit(_RELOAD_EXIT)  # the parent starts a fresh process; nothing here to clean up
+                (changed or reload_now)()
+                return
             before.update(now)
 
-    threading.Thread(target=watch, name="wsgistack-reloader", daemon=True).start()
+    # The first times are taken now: a change made while the server starts is not missed.
+    threading.Thread(target=watch, args=(mtimes(),), name="wsgistack-reloader", daemon=True).start()
