@@ -9,7 +9,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 
-from benchmarks.harness import Report, Stats, generator_app, list_app, make_environ, measure, wsgi_request
+from benchmarks.harness import (
+    Discard,
+    Report,
+    Stats,
+    failing_app,
+    generator_app,
+    list_app,
+    make_environ,
+    measure,
+    wsgi_request,
+)
 from wsgistack import CatchErrors
 from wsgistack.core import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -38,23 +48,11 @@ def object_app(environ: WSGIEnvironment, start_response: StartResponse) -> Itera
     return _Response()
 
 
-def failing_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-    raise ValueError("benchmark")
-
-
-class _Discard:
-    def write(self, text: str) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-
 def run(report: Report, quick: bool) -> None:
     from paste.exceptions.errormiddleware import ErrorMiddleware
 
     environ = make_environ("/items/1", headers={"Accept": "text/html"})
-    environ["wsgi.errors"] = _Discard()  # Paste reports there; wsgistack logs (silenced below)
+    environ["wsgi.errors"] = Discard()  # Paste reports there; wsgistack logs (silenced below)
     cases: dict[str, WSGIApplication] = {
         "no error, list body": list_app,
         "no error, generator body": generator_app,

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_compress import html_page
-from benchmarks.harness import Report, make_environ, measure, wsgi_request
+from benchmarks.harness import Discard, Report, failing_app, make_environ, measure, wsgi_request
 from wsgistack import AccessLog, BodyLimit, CatchErrors, Compress, Layer, Pipeline, RequestID, StaticFiles
 from wsgistack.core import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -59,18 +59,6 @@ def _app(body: bytes, content_type: str) -> WSGIApplication:
         return [body]
 
     return app
-
-
-def failing_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-    raise ValueError("benchmark")
-
-
-class _Discard:
-    def write(self, text: str) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
 
 
 def _silenced(name: str, stack: ExitStack) -> logging.Logger:
@@ -141,7 +129,7 @@ def run(report: Report, quick: bool) -> None:
             if accept:
                 headers["Accept-Encoding"] = accept
             env = make_environ(path, headers=headers)
-            env["wsgi.errors"] = _Discard()  # Paste reports there; wsgistack logs (silenced above)
+            env["wsgi.errors"] = Discard()  # Paste reports there; wsgistack logs (silenced above)
             return env
 
         html, api = _app(PAGE, "text/html; charset=utf-8"), _app(DATA, "application/json")

@@ -152,6 +152,21 @@ def _write(data: bytes) -> None:
     pass
 
 
+def failing_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """An app that raises before start_response: the error-path cases."""
+    raise ValueError("benchmark")
+
+
+class Discard:
+    """A ``wsgi.errors`` stream that drops what is written (Paste's middlewares report there)."""
+
+    def write(self, text: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
 def wsgi_request(app: WSGIApplication, environ: WSGIEnvironment) -> Callable[[], int]:
     """A callable doing one full exchange with a fresh copy of ``environ``; returns the body size.
 
