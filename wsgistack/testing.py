@@ -636,24 +636,24 @@ def client(
     test (it sets ``wsgistack.errors.propagate`` in the environ). ``lint`` is WebTest's lint around the
     whole stack; the other options go to ``webtest.TestApp``.
     """
+    lint_loaded = layer_lint and pipeline is None  # the layers are those of the configuration file
     if isinstance(app_or_config, (str, os.PathLike)):
         from .config import FILTER_CHAIN, load
 
-        token = FILTER_CHAIN.set(_lint_labelled if layer_lint and pipeline is None else None)
+        token = FILTER_CHAIN.set(_lint_labelled if lint_loaded else None)
         try:
             app: WSGIApplication = load(os.fspath(app_or_config), name=name)
         finally:
             FILTER_CHAIN.reset(token)
-        linted = layer_lint and pipeline is None
-    else:
-        app, linted = app_or_config, False
-    if pipeline is not None:
-        app = _lint_layers(pipeline, app) if layer_lint else pipeline.wrap(app)
-    elif layer_lint and not linted:
+    elif lint_loaded:
         raise ValueError(
             "layer_lint needs the layers: pass pipeline=Pipeline(...) with the bare app, "
             "or a configuration file"
         )
+    else:
+        app = app_or_config
+    if pipeline is not None:
+        app = _lint_layers(pipeline, app) if layer_lint else pipeline.wrap(app)
     environ = dict(extra_environ or {})
     if propagate_errors:
         environ[PROPAGATE_ERRORS] = True
