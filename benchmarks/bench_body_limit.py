@@ -50,6 +50,12 @@ def _chunks(make: Callable[[io.BytesIO, int], Any], source: io.BytesIO) -> Calla
     return run
 
 
+def _c_buffered_reader(source: io.BytesIO, limit: int) -> io.BufferedReader:
+    """CPython's own buffered reader, exact C types and no limit: the floor for a C-level readline over a
+    raw stream. Over its own BytesIO, since closing the reader closes the raw stream."""
+    return io.BufferedReader(io.BytesIO(source.getvalue()), 65536)
+
+
 def _readlines(make: Callable[[io.BytesIO, int], Any], source: io.BytesIO) -> Callable[[], None]:
     def run() -> None:
         source.seek(0)
@@ -92,7 +98,10 @@ def run(report: Report, quick: bool) -> None:
     ):
         # Werkzeug's readline reads byte by byte (about 1 s per call): timed on its own, briefly.
         slow = {"werkzeug"} if bench is _readlines else set()
-        calls = {name: bench(make, source) for name, make in streams.items() if name not in slow}
+        makers = dict(streams)
+        if bench is _readlines:
+            makers["io.BufferedReader"] = _c_buffered_reader
+        calls = {name: bench(make, source) for name, make in makers.items() if name not in slow}
         for name, stats in measure_interleaved(calls, quick=quick).items():
             report.add(SUITE, case, name, stats)
         for name in slow:
@@ -102,6 +111,9 @@ def run(report: Report, quick: bool) -> None:
         report.compare(SUITE, case, "werkzeug", "raw BytesIO")
         report.compare(SUITE, case, "wsgistack", "django")
         report.compare(SUITE, case, "wsgistack", "werkzeug")
+        if bench is _readlines:
+            report.compare(SUITE, case, "io.BufferedReader", "raw BytesIO")
+            report.compare(SUITE, case, "wsgistack", "io.BufferedReader")
 
     layer = BodyLimit(_app, max_bytes=1024)
     huge = make_environ("/upload", method="POST", headers={"Content-Length": str(10 * 2**30)})
