@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.servers import free_port, request, wait_for_port
-from wsgistack.cli import main
+from wsgistack.cli import _server_section, _ServerSection, main
+from wsgistack.config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "recipes" / "demo.ini"
@@ -107,7 +108,7 @@ def test_compress_without_precompress(
 
 @contextmanager
 def serving(
-    *args: str, port: int, env: dict[str, str] | None = None
+    *args: str, port: int, env: dict[str, str] | None = None, port_flag: bool = True
 ) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
     """``python -m wsgistack serve …`` in a subprocess; yields the process, its URL and its output file.
 
@@ -117,7 +118,14 @@ def serving(
         output = Path(scratch) / "output.txt"
         with output.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "wsgistack", "serve", *args, "--port", str(port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "wsgistack",
+                    "serve",
+                    *args,
+                    *(["--port", str(port)] if port_flag else []),
+                ],
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -134,6 +142,17 @@ def serving(
                     except subprocess.TimeoutExpired:
                         process.kill()
                 process.wait()
+
+
+def serve_failing(path: Path) -> subprocess.CompletedProcess[str]:
+    """``wsgistack serve PATH`` that is expected to exit before it serves."""
+    return subprocess.run(
+        [sys.executable, "-m", "wsgistack", "serve", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BOUND,
+    )
 
 
 def get(url: str) -> tuple[int, bytes]:
@@ -188,16 +207,108 @@ def test_serve_with_other_servers(server: str) -> None:
         assert "wsgiref is for development only" in text
 
 
+SERVER_SECTIONS = [
+    pytest.param("", _ServerSection(), id="empty"),
+    pytest.param(
+        "use = egg:waitress#main\nhost = 0.0.0.0\nport = 9000",
+        _ServerSection("0.0.0.0", 9000, "waitress"),
+        id="waitress",
+    ),
+    pytest.param("use = egg:waitress", _ServerSection(server="waitress"), id="default-entry-point"),
+    pytest.param(
+        "use = egg:Gunicorn#main\nbind = 127.0.0.2:9001\nworkers = 3",
+        _ServerSection("127.0.0.2", 9001, "gunicorn", workers=3),
+        id="gunicorn-bind",
+    ),
+    pytest.param("use = egg:pyramid#wsgiref", _ServerSection(server="wsgiref"), id="pyramid-wsgiref"),
+    pytest.param(
+        "listen = *:9002 [::1]:9003\nthreads = 8", _ServerSection("0.0.0.0", 9002, threads=8), id="listen-any"
+    ),
+    pytest.param("listen = [::1]:9003", _ServerSection("::1", 9003), id="listen-ipv6"),
+    pytest.param("host = %(here)s\nport = %(http_port)s", _ServerSection("HERE", 9004), id="interpolated"),
+    pytest.param("port = eighty\nthreads = -1", _ServerSection(), id="not-numbers"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), SERVER_SECTIONS)
+def test_server_section_gives_the_defaults(tmp_path: Path, text: str, expected: _ServerSection) -> None:
+    path = tmp_path / "site.ini"
+    path.write_text(f"[app:main]\nuse = egg:wsgistack#demo\n\n[server:main]\n{text}\n")
+    got = _server_section(str(path), {"http_port": "9004"})
+    assert got == expected._replace(host=str(tmp_path) if expected.host == "HERE" else expected.host)
+
+
+def test_server_section_without_one_or_outside_ini(tmp_path: Path) -> None:
+    path = tmp_path / "site.ini"
+    path.write_text("[app:main]\nuse = egg:wsgistack#demo\n")
+    assert _server_section(str(path), {}) == _ServerSection()
+    toml = tmp_path / "wsgistack.toml"
+    toml.write_text('app = "tests.test_config:toml_app"\n')
+    assert _server_section(str(toml), {}) == _ServerSection()
+
+
+@pytest.mark.parametrize(
+    "use", ["egg:Paste#http", "egg:waitress#other", "call:waitress:serve_paste", "waitress"]
+)
+def test_server_section_refuses_a_server_serve_does_not_run(tmp_path: Path, use: str) -> None:
+    path = tmp_path / "site.ini"
+    path.write_text(f"[app:main]\nuse = egg:wsgistack#demo\n\n[server:main]\nport = 9000\nuse = {use}\n")
+    with pytest.raises(ConfigError) as caught:
+        _server_section(str(path), {})
+    error = caught.value
+    assert (error.file, error.line, error.section, error.key) == (str(path), 6, "server:main", "use")
+    assert error.message == (
+        f"{use!r} names a server that wsgistack serve does not run; it runs waitress (egg:waitress#main), "
+        "gunicorn (egg:gunicorn#main), wsgiref (egg:pyramid#wsgiref): change use, or pass --server"
+    )
+    assert _server_section(str(path), {}, choose_server=False) == _ServerSection(port=9000)  # --server given
+
+
+def test_check_warns_about_what_serve_would_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "site.ini"
+    path.write_text("[app:main]\nuse = egg:wsgistack#demo\n\n[server:main]\nuse = egg:Paste#http\n")
+    assert main(["check", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: wsgistack serve: {path}:5 [server:main] use: 'egg:Paste#http' names a server" in err
+    assert f"ok: {path} [main] loads" in err
+
+
+def test_serve_refuses_a_server_it_does_not_run_unless_told_which(tmp_path: Path) -> None:
+    path = tmp_path / "site.ini"
+    path.write_text("[app:main]\nuse = egg:wsgistack#demo\n\n[server:main]\nuse = egg:Paste#http\n")
+    result = serve_failing(path)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"wsgistack serve: error: {path}:5 [server:main] use: 'egg:Paste#http'")
+    port = free_port()
+    with serving(str(path), "--server", "wsgiref", port=port) as (process, base, output):
+        assert get(f"{base}/api/info")[0] == 200
+        stop(process, signal.SIGTERM)
+        text = output.read_text()
+    assert f"with wsgiref on http://127.0.0.1:{port}/" in text
+
+
+def test_serve_starts_the_server_the_file_uses_where_it_says(tmp_path: Path) -> None:
+    """gunicorn from ``use``, its port from a KEY=VALUE variable and its worker count from the section."""
+    port = free_port()
+    path = tmp_path / "site.ini"
+    path.write_text(
+        "[app:main]\nuse = egg:wsgistack#demo\n\n"
+        "[server:main]\nuse = egg:gunicorn#main\nbind = 127.0.0.1:%(http_port)s\nworkers = 3\n"
+    )
+    with serving(str(path), f"http_port={port}", port=port, port_flag=False) as (process, base, output):
+        assert get(f"{base}/api/info")[0] == 200
+        stop(process, signal.SIGTERM)
+        text = output.read_text()
+    assert f"serving {path} with gunicorn on http://127.0.0.1:{port}/" in text
+    assert text.count("Booting worker with pid") == 3
+
+
 def test_serve_bad_config_exits_1(tmp_path: Path) -> None:
     path = tmp_path / "bad.ini"
     path.write_text("[app:main]\nuse = egg:wsgistack#nosuch\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "wsgistack", "serve", str(path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=BOUND,
-    )
+    result = serve_failing(path)
     assert result.returncode == 1
     assert f"wsgistack serve: error: {path}:2 [app:main] use: " in result.stderr
 

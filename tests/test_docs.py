@@ -129,6 +129,7 @@ MARKED = {
         "check",
         "check-error",
         "other-servers",
+        "pserve",
         "waitress-serve",
     },
     "configuration": {"load-signature"},

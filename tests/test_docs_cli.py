@@ -126,16 +126,28 @@ def test_other_servers(command: str) -> None:
     assert re.fullmatch(r"[0-9a-f]{24}", headers["x-request-id"])  # through the configured stack
 
 
-def test_pserve_needs_a_server_section_with_use(tmp_path: Path) -> None:
-    """Why pserve is not among the commands: it starts the server [server:main] names with ``use``."""
-    from paste.deploy import loadserver
-
-    demo = ROOT / "recipes" / "demo.ini"
-    with pytest.raises(LookupError, match=r"No loader given in section 'server:main'"):
-        loadserver(f"config:{demo}")
-    text = demo.read_text().replace("[server:main]\n", "[server:main]\nuse = egg:waitress#main\n")
-    (tmp_path / "demo.ini").write_text(text)
-    assert callable(loadserver(f"config:{tmp_path / 'demo.ini'}"))
+def test_pserve(tmp_path: Path) -> None:
+    """pserve starts the server demo.ini's [server:main] uses, with the stack and the logging sections."""
+    [command] = commands("pserve")
+    words = shlex.split(command)
+    assert words == ["pserve", "recipes/demo.ini"]
+    port = free_port()
+    demo = tmp_path / "demo.ini"  # the page's file, listening on a free port
+    text = (ROOT / words[1]).read_text()
+    assert "\nuse = egg:waitress#main\nhost = 127.0.0.1\nport = 8080\n" in text
+    demo.write_text(text.replace("port = 8080", f"port = {port}"))
+    (tmp_path / "demo_static").symlink_to(ROOT / "recipes" / "demo_static")
+    with run_command(program(["pserve", str(demo)]), port) as url:
+        status, headers = fetch(url, "/static/demo.css")
+    assert status == 200
+    assert headers["cache-control"] == "public, max-age=3600"  # demo.ini's [filter:static]
+    assert re.fullmatch(r"[0-9a-f]{24}", headers["x-request-id"])
+    # waitress (from `use`) answered, and the access log line went through demo.ini's [loggers].
+    assert headers["server"] == "waitress"
+    assert re.search(
+        r'INFO  \[wsgistack\.access\] 127\.0\.0\.1 "GET /static/demo\.css HTTP/1\.1" 200 \d+ \d+us id=',
+        last_output(),
+    )
 
 
 # --- static.md: wsgistack compress -----------------------------------------------------------------------

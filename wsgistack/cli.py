@@ -2,20 +2,23 @@
 
 ``wsgistack serve CONFIG`` loads CONFIG with :func:`wsgistack.load` and serves it with waitress (the
 default, from the ``serve`` extra), gunicorn (through its application API) or, for development only,
-wsgiref. Logging comes from the INI file's ``[loggers]``/``[handlers]``/``[formatters]`` sections when
-there are some (with ``here`` and ``__file__`` defined, existing loggers kept; other sections, such as
-``[uwsgi]``, may repeat keys), else from a basic console configuration. SIGTERM and SIGINT stop the
-server after the requests in progress. ``--reload`` runs the server, whichever it is, in a child process
-that a parent restarts when a watched file changes; the parent passes SIGTERM/SIGINT on to it.
+wsgiref: ``--server``, else the one an INI file's ``[server:main]`` names with ``use`` (as for pserve),
+whose ``host``, ``port`` and ``threads``/``workers`` are the defaults of the flags. Logging comes from the
+INI file's ``[loggers]``/``[handlers]``/``[formatters]`` sections when there are some (with ``here`` and
+``__file__`` defined, existing loggers kept; other sections, such as ``[uwsgi]``, may repeat keys), else
+from a basic console configuration. SIGTERM and SIGINT stop the server after the requests in progress.
+``--reload`` runs the server, whichever it is, in a child process that a parent restarts when a watched
+file changes; the parent passes SIGTERM/SIGINT on to it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import subprocess
@@ -54,10 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=int, help=f"port (default: [server:main] port, else {DEFAULT_PORT})")
     serve.add_argument(
-        "--server", choices=SERVERS, default="waitress", help="WSGI server (default: waitress)"
+        "--server", choices=SERVERS, help="WSGI server (default: the one [server:main] uses, else waitress)"
     )
     serve.add_argument(
-        "--threads", type=int, default=None, help="worker threads (waitress) or workers (gunicorn)"
+        "--threads",
+        type=int,
+        help="worker threads (waitress) or workers (gunicorn) (default: [server:main] threads or workers)",
     )
     serve.add_argument(
         "--reload", action="store_true", help="restart when a loaded Python file or the config changes"
@@ -134,13 +139,17 @@ def _compress(arguments: Sequence[str]) -> int:
 def _check(config: str, name: str, variables: dict[str, str]) -> int:
     import warnings
 
-    from .config import ConfigWarning, describe
+    from .config import ConfigError, ConfigWarning, describe
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConfigWarning)
         diagram = describe(config, name, variables or None)
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
+    try:  # what serve would refuse in [server:main]; pserve and the other servers do not read it alike
+        _server_section(config, variables)
+    except ConfigError as exc:
+        print(f"warning: wsgistack serve: {exc}", file=sys.stderr)
     print(diagram)
     print(f"ok: {config} [{name}] loads", file=sys.stderr)
     return 0
@@ -191,22 +200,78 @@ def setup_logging(config: str) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
 
 
-def _server_defaults(config: str) -> tuple[str | None, int | None]:
-    """host and port from ``[server:main]`` (``host``/``port`` or waitress' ``listen``), when literal."""
-    if not _is_ini(config):
-        return None, None
-    from .config import IniFile
+# ``[server:main] use = …`` values that name a server ``wsgistack serve`` runs: PasteDeploy's ``egg:``
+# form, the distribution's name compared as pip does (case, ``-``/``_``/``.``), entry point "main" if none.
+_SERVER_ENTRY_POINTS = {
+    ("waitress", "main"): "waitress",
+    ("gunicorn", "main"): "gunicorn",
+    ("pyramid", "wsgiref"): "wsgiref",
+}
 
-    section = IniFile.read(os.path.abspath(_ini_path(config))).sections.get("server:main")
-    if section is None:
-        return None, None
-    values = {key: entry.value for key, entry in section.entries.items() if "%" not in entry.value}
-    host, port = values.get("host"), values.get("port")
-    listen = values.get("listen", "").split()
-    if listen and (host is None or port is None):
-        listen_host, _, listen_port = listen[0].rpartition(":")
-        host, port = host or listen_host or None, port or listen_port
-    return host, int(port) if port and port.isdigit() else None
+
+class _ServerSection(NamedTuple):
+    """What ``[server:main]`` says that ``wsgistack serve`` uses; None where it says nothing usable."""
+
+    host: str | None = None
+    port: int | None = None
+    server: str | None = None
+    threads: int | None = None  # waitress' ``threads``
+    workers: int | None = None  # gunicorn's ``workers``
+
+
+def _server_section(config: str, variables: dict[str, str], *, choose_server: bool = True) -> _ServerSection:
+    """``[server:main]``'s ``host``/``port`` (or waitress' ``listen``, gunicorn's ``bind``), the server
+    its ``use`` names, and its thread or worker counts, interpolated as the loader does (``%(here)s``,
+    ``[DEFAULT]``, KEY=VALUE). A ``use`` naming a server ``serve`` does not run is a ConfigError when
+    ``choose_server`` (no ``--server`` was given): serving with another server than the file names would
+    be a surprise."""
+    if not _is_ini(config):
+        return _ServerSection()
+    from .config import server_settings
+
+    path = os.path.abspath(_ini_path(config))
+    settings = server_settings(path, variables)
+    if settings is None:
+        return _ServerSection()
+    values = {key: value.strip() for key, (value, _) in settings.items()}
+    server = None
+    if choose_server and "use" in values:
+        server = _server_named(values["use"], path, settings["use"][1])
+    host, port = values.get("host") or None, values.get("port")
+    address = (values.get("listen") or values.get("bind") or "").split()
+    if address and (host is None or port is None):
+        address_host, _, address_port = address[0].rpartition(":")
+        address_host = "0.0.0.0" if address_host == "*" else address_host.strip("[]")  # waitress' "*:8080"
+        host, port = host or address_host or None, port or address_port
+    return _ServerSection(
+        host, _count(port), server, _count(values.get("threads")), _count(values.get("workers"))
+    )
+
+
+def _count(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def _server_named(use: str, path: str, line: int) -> str:
+    from .config import ConfigError
+
+    scheme, _, reference = use.partition(":")
+    distribution, _, entry_point = reference.partition("#")
+    name = re.sub(r"[-_.]+", "-", distribution.strip()).lower()
+    server = _SERVER_ENTRY_POINTS.get((name, entry_point.strip() or "main"))
+    if scheme.strip() != "egg" or server is None:
+        known = ", ".join(
+            f"{runs} (egg:{dist}#{entry})" for (dist, entry), runs in _SERVER_ENTRY_POINTS.items()
+        )
+        raise ConfigError(
+            f"{use!r} names a server that wsgistack serve does not run; it runs {known}: "
+            "change use, or pass --server",
+            file=path,
+            section="server:main",
+            key="use",
+            line=line,
+        )
+    return server
 
 
 def _serve(args: argparse.Namespace, variables: dict[str, str]) -> int:
@@ -217,9 +282,12 @@ def _serve(args: argparse.Namespace, variables: dict[str, str]) -> int:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as gunicorn and python -m: the project's modules are importable
     setup_logging(args.config)
-    file_host, file_port = _server_defaults(args.config)
-    host = args.host or file_host or DEFAULT_HOST
-    port = args.port if args.port is not None else file_port if file_port is not None else DEFAULT_PORT
+    section = _server_section(args.config, variables, choose_server=args.server is None)
+    args.server = args.server or section.server or "waitress"
+    host = args.host or section.host or DEFAULT_HOST
+    port = args.port if args.port is not None else section.port if section.port is not None else DEFAULT_PORT
+    if args.threads is None:
+        args.threads = section.workers if args.server == "gunicorn" else section.threads
     app = load(args.config, args.name, variables or None)
     if args.server == "gunicorn":
         return _gunicorn(app, args, host, port, variables)

@@ -1392,6 +1392,28 @@ def load(
     return _load(path_or_uri, name, global_conf)[0]
 
 
+def server_settings(
+    path: str | os.PathLike[str], global_conf: Mapping[str, Any] | None = None
+) -> dict[str, tuple[str, int]] | None:
+    """An INI file's ``[server:main]``: each key's value, interpolated as the loader interpolates values
+    (``here``, ``__file__``, ``[DEFAULT]``, then ``global_conf``), and its line; None without the section.
+
+    The loader itself never reads ``[server:…]`` sections; ``wsgistack serve`` takes its defaults here.
+    """
+    loader = FileLoader(_Session(), os.fspath(path), global_conf, None)
+    section = loader.ini.sections.get("server:main")
+    if section is None:
+        return None
+    defaults = loader.defaults()
+    return {
+        key: (
+            _interpolate(entry.value, defaults, _Where(loader.path, section.name, key, entry.line)),
+            entry.line,
+        )
+        for key, entry in section.entries.items()
+    }
+
+
 def describe(
     path_or_uri: str | os.PathLike[str], name: str = "main", global_conf: Mapping[str, Any] | None = None
 ) -> str:
