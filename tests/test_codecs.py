@@ -300,3 +300,15 @@ def test_any_chunking_decodes_to_the_input(chunks: list[bytes], coding: str, pad
     decoded += decoder.feed(stream.finish())
     assert decoded == b"".join(chunks)
     assert decoder.finished
+
+
+def test_zstd_library_is_the_selected_backends(monkeypatch: pytest.MonkeyPatch) -> None:
+    library = codecs.zstd_library()
+    assert library is not None
+    name, module = library
+    assert name == codecs.backend("zstd") == codecs.backend("zstd", 22)
+    assert module.__name__ == name
+    monkeypatch.setattr(codecs, "_SELECTED", Codecs(load_backend("zstandard"), load_backend("zlib")))
+    assert codecs.zstd_library() == ("zstandard", zstandard)
+    monkeypatch.setattr(codecs, "_SELECTED", Codecs(load_backend("zlib")))
+    assert codecs.zstd_library() is None

@@ -1093,3 +1093,30 @@ def test_client_controlled_memos_are_bounded() -> None:
     assert layer.skip_reason("200 Fine", [("X-New-Name", "1"), ("CONTENT-TYPE", "text/html")]) is None
     assert layer.skip_reason("203 Never Seen", [("Content-Type", "text/html")]) == "status"
     assert request(layer, accept="gzip").body == HTML
+
+
+def test_secrets_is_imported_only_once_a_layer_pads() -> None:
+    """secrets brings hmac and OpenSSL's hashlib: importing Compress and serving without padding does not."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from wsgiref.util import setup_testing_defaults
+from wsgistack.compress import Compress
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/html")])
+    return [b"<p>hello</p>" * 200]
+
+def loaded():
+    return sorted(name for name in ("secrets", "hmac", "_hashlib") if name in sys.modules)
+
+environ = {"HTTP_ACCEPT_ENCODING": "gzip"}
+setup_testing_defaults(environ)
+for padding in (0, 8):
+    body = b"".join(Compress(app, breach_padding=padding)(environ, lambda s, h, e=None: None))
+    print(len(body) > 0, loaded())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["True []", "True ['_hashlib', 'hmac', 'secrets']"]

@@ -16,6 +16,7 @@ import pytest
 import zstandard
 
 from tests.test_static import Inner, call
+from tests.test_static_dates import NS, copy_date_through_floats, sampled_dates, stamp, whitenoise_tree
 from wsgistack import StaticFiles, cli, codecs, precompress
 from wsgistack.precompress import compress_file, find_files, main
 
@@ -355,3 +356,105 @@ def test_zstandard_checker_without_a_declared_size() -> None:
     assert precompress._zstandard_decodes_to(stream, TEXT[:-1]) is False
     bomb = zstandard.ZstdCompressor(write_content_size=False).compress(bytes(64 * 2**20))
     assert precompress._zstandard_decodes_to(bomb, TEXT) is False
+
+
+def zstd_window(window_log: int) -> bytes:
+    """TEXT as a zstd frame that declares no size and asks for a ``2**window_log``-byte window."""
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=window_log)
+    stream = zstandard.ZstdCompressor(compression_params=params).compressobj()
+    frame = stream.compress(TEXT) + stream.flush()
+    assert zstandard.get_frame_parameters(frame).window_size == 1 << window_log
+    return frame
+
+
+@pytest.mark.parametrize(
+    "checker", [pytest.param(precompress._zstd_decodes_to, id="stdlib"), precompress._zstandard_decodes_to]
+)
+def test_zstd_checkers_refuse_a_window_above_8_mib(checker: Callable[[bytes, bytes], bool | None]) -> None:
+    """RFC 9659 §3: a client need not decode a window above 8 MiB, nor does the check allocate one."""
+    assert checker(zstd_window(23), TEXT) is True
+    assert checker(zstd_window(24), TEXT) is False  # it decodes to TEXT all the same
+
+
+def test_zstd_variants_are_decoded_with_the_library_codecs_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    fits, too_wide, too_large = zstd_window(23), zstd_window(24), bomb(".zst")
+    calls: list[bytes] = []
+    zstandard_check = precompress._zstandard_decodes_to
+
+    def recording(variant: bytes, data: bytes) -> bool | None:
+        calls.append(variant)
+        return zstandard_check(variant, data)
+
+    monkeypatch.setattr(precompress, "_zstandard_decodes_to", recording)
+    assert precompress._zstd_decodes_to(fits, TEXT) is True
+    assert calls == []  # the selection's first zstd backend has the standard library's API
+    monkeypatch.setattr(codecs, "_SELECTED", codecs.Codecs(codecs.load_backend("zstandard")))
+    checks = [precompress._zstd_decodes_to(variant, TEXT) for variant in (fits, too_wide, too_large, TEXT)]
+    assert checks == [True, False, False, False]
+    assert calls == [fits, too_wide, too_large, TEXT]
+    monkeypatch.setattr(codecs, "_SELECTED", codecs.Codecs(codecs.load_backend("zlib")))
+    assert precompress._zstd_decodes_to(fits, TEXT) is None  # nothing installed decodes zstd
+
+
+# --- dates a microsecond apart: what StaticFiles serves is what compress checks by decoding ----------
+
+
+@pytest.mark.parametrize("offset_ns", [-1000, -1, 1, 1000])
+@pytest.mark.parametrize("changed", [pytest.param(False, id="unchanged"), pytest.param(True, id="changed")])
+def test_a_variant_dated_within_a_microsecond_of_its_file_is_checked_by_decoding(
+    tree: Path, offset_ns: int, changed: bool
+) -> None:
+    main([str(tree), "-j", "1", "-q", "--codings", "gzip"])
+    variant = stamp(tree / "app.css.gz", T0 * NS + offset_ns)
+    inode = variant.stat().st_ino
+    content = TEXT.replace(b"margin", b"border") if changed else TEXT
+    write(tree, "app.css", content)  # dated T0
+    outcome = compress_file(str(tree / "app.css"), ("gzip",), 0.05)
+    assert outcome.results[0][1] == ("written" if changed else "fresh")
+    assert gzip.decompress(variant.read_bytes()) == content
+    assert (variant.stat().st_ino != inode) is changed
+    assert variant.stat().st_mtime_ns == T0 * NS + (0 if changed else offset_ns)
+
+
+@pytest.mark.parametrize("offset_ns", [-1001, 1001, -NS, NS])
+def test_a_variant_dated_further_from_its_file_is_written_again_with_its_date(
+    tree: Path, offset_ns: int
+) -> None:
+    main([str(tree), "-j", "1", "-q", "--codings", "gzip"])
+    variant = stamp(tree / "app.css.gz", T0 * NS + offset_ns)
+    inode = variant.stat().st_ino
+    outcome = compress_file(str(tree / "app.css"), ("gzip",), 0.05)
+    assert outcome.results[0][1] == "written"
+    assert variant.stat().st_ino != inode
+    assert variant.stat().st_mtime_ns == T0 * NS
+
+
+def test_variants_whose_dates_were_copied_through_floats_are_up_to_date(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """WhiteNoise's copy of each date, ``os.utime`` with float seconds, on real files and many dates."""
+    dates, older = {}, 0
+    for index, date in enumerate(sampled_dates(100, seed=5)):
+        source = stamp(write(tmp_path, f"{index}.css", TEXT), date)
+        variant = write(tmp_path, f"{index}.css.gz", encoded(".gz", TEXT))
+        copy_date_through_floats(source, variant)
+        dates[variant] = variant.stat().st_mtime_ns
+        older += dates[variant] < date
+    assert older > 20  # about half of the copies lose time
+    assert main([str(tmp_path), "-j", "1", "--codings", "gzip"]) == 0
+    assert "0 variants written, 100 already up to date," in capsys.readouterr().out
+    assert {variant: variant.stat().st_mtime_ns for variant in dates} == dates
+
+
+def test_a_directory_compressed_by_whitenoise_gets_only_its_zstd_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = whitenoise_tree(tmp_path, 30)
+    before = {path: path.read_bytes() for path in tmp_path.iterdir() if path.suffix in (".br", ".gz")}
+    assert main([str(tmp_path), "-j", "1", "--codings", "br,zstd,gzip"]) == 0
+    assert "30 variants written, 60 already up to date," in capsys.readouterr().out
+    assert {path: path.read_bytes() for path in before} == before
+    assert all(
+        DECODE[".zst"]((tmp_path / f"{name}.zst").read_bytes()) == (tmp_path / name).read_bytes()
+        for name in names
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -158,7 +159,6 @@ def test_layer_lint_passes_a_correct_stack() -> None:
     tracker.assert_closed()
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize(
     ("layers", "app", "message"),
     [
@@ -211,6 +211,22 @@ def test_layer_lint_blames_the_layer_at_fault(
     gc.collect()
 
 
+@pytest.mark.parametrize("position", [0, 1, 2])
+def test_layer_lint_closes_what_a_layer_left_open(monkeypatch: pytest.MonkeyPatch, position: int) -> None:
+    """After naming the layer that forgot close(), the client closes what it left open: the app's
+    iterable is closed once, and no validator complains later, when it is garbage-collected."""
+    unraisable: list[str] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda report: unraisable.append(str(report.exc_value)))
+    tracker = CloseTracker(hello)
+    layers = [Layer(Passing), Layer(Passing), Layer(Passing)]
+    layers[position] = Layer(forgets_close)
+    with pytest.raises(LayerViolation, match=rf"^layer {position + 1} \(forgets_close\) did not close"):
+        client(tracker, pipeline=Pipeline(*layers), layer_lint=True, lint=False).get("/")
+    gc.collect()
+    assert tracker.closes == 1
+    assert unraisable == []
+
+
 def test_layer_lint_needs_the_pipeline() -> None:
     with pytest.raises(ValueError, match="layer_lint needs the layers"):
         client(hello, layer_lint=True)
@@ -230,7 +246,6 @@ def hello_app(global_conf: dict[str, Any]) -> WSGIApplication:
     return hello
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [

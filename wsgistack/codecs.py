@@ -332,6 +332,21 @@ def _no_padding(coding: str, padding: bytes) -> None:
         raise ValueError(f"{coding} has no header field to carry padding; only gzip does")
 
 
+def _zstd_module(name: str) -> Any:
+    """The module of the zstd backend called ``name``; ImportError when it is not installed."""
+    if name == "compression.zstd":
+        from compression import zstd  # type: ignore[import-not-found, unused-ignore]  # Python 3.14+
+
+        return zstd
+    if name == "backports.zstd":
+        from backports import zstd as backports_zstd
+
+        return backports_zstd
+    import zstandard
+
+    return zstandard
+
+
 # -- selection ----------------------------------------------------------------------------------------
 
 
@@ -355,18 +370,10 @@ def load_backend(name: str) -> Backend:
         import brotlicffi
 
         return _brotli_backend("brotlicffi", brotlicffi)
-    if name == "compression.zstd":
-        from compression import zstd  # type: ignore[import-not-found, unused-ignore]  # Python 3.14+
-
-        return _stdlib_zstd_backend("compression.zstd", zstd)
-    if name == "backports.zstd":
-        from backports import zstd as backports_zstd
-
-        return _stdlib_zstd_backend("backports.zstd", backports_zstd)
+    if name in ("compression.zstd", "backports.zstd"):
+        return _stdlib_zstd_backend(name, _zstd_module(name))
     if name == "zstandard":
-        import zstandard
-
-        return _zstandard_backend(zstandard)
+        return _zstandard_backend(_zstd_module(name))
     known = ", ".join(name for names in CANDIDATES.values() for name in names)
     raise ValueError(f"unknown codec backend {name!r}; known backends: {known}")
 
@@ -530,3 +537,12 @@ def backend(coding: str, level: int | None = None) -> str:
 def selected() -> Codecs:
     """The selection made at import."""
     return _SELECTED
+
+
+def zstd_library() -> tuple[str, Any] | None:
+    """The selected zstd backend's name and the module it runs on, for code in this package that decodes
+    zstd itself (with bounds of its own); None when no zstd backend is installed."""
+    if "zstd" not in _SELECTED.available():
+        return None
+    name = _SELECTED.backend("zstd")
+    return name, _zstd_module(name)

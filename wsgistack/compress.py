@@ -496,6 +496,14 @@ def _everything(path: str) -> bool:
     return True
 
 
+def _random_padding(limit: int) -> str:
+    """BREACH padding: from 0 to ``limit`` random hex digits, how many chosen at random too."""
+    import secrets  # here: only layers with padding pay for importing it (hmac, OpenSSL)
+
+    length = secrets.randbelow(limit + 1)
+    return secrets.token_hex(length)[:length]
+
+
 def _close_quietly(body: Iterable[bytes]) -> None:
     close = getattr(body, "close", None)
     if close is not None:
@@ -536,7 +544,7 @@ class _Exchange(ResponseStart):
     vary: bool
     compressor: codecs.Compressor | None
     primed: bool
-    padding: int
+    padding: str  # BREACH padding for this response: random text, possibly empty
     length: int | None  # of a body compressed in one shot
     basis: Headers | None  # the header list the decision was made from
     rewritten: bool
@@ -571,7 +579,7 @@ class _Exchange(ResponseStart):
         self.forwarded = self.sent = False
         self.head = self.environ.get("REQUEST_METHOD") == "HEAD"
         self.mode, self.vary, self.compressor, self.primed = _UNDECIDED, False, None, False
-        self.padding, self.length, self.basis, self.rewritten = 0, None, None, False
+        self.padding, self.length, self.basis, self.rewritten = "", None, None, False
         self.made = True
 
     # -- deciding -------------------------------------------------------------------------------------
@@ -613,9 +621,7 @@ class _Exchange(ResponseStart):
 
     def choose_padding(self) -> None:
         if self.layer.breach_padding:
-            import secrets  # here: only layers with padding pay for importing it (hmac, OpenSSL)
-
-            self.padding = secrets.randbelow(self.layer.breach_padding + 1)
+            self.padding = _random_padding(self.layer.breach_padding)
 
     def start_compressor(self) -> codecs.Compressor:
         assert self.coding is not None
@@ -624,17 +630,11 @@ class _Exchange(ResponseStart):
         return self.compressor
 
     def gzip_padding(self) -> bytes:
-        if self.padding and self.coding == "gzip":
-            import secrets
-
-            return secrets.token_hex(self.padding)[: self.padding].encode()
-        return b""
+        return self.padding.encode() if self.coding == "gzip" else b""
 
     def padding_headers(self) -> list[tuple[str, str]]:
         if self.padding and self.coding != "gzip":
-            import secrets
-
-            return [(PADDING_HEADER, secrets.token_hex(self.padding)[: self.padding])]
+            return [(PADDING_HEADER, self.padding)]
         return []
 
     # -- the body -------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ variant from a stale one. Already-compressed formats are skipped, files are spre
 running the command again only redoes files that changed: it is idempotent.
 
 A date is not proof: reproducible builds pin every file's modification time (``SOURCE_DATE_EPOCH``), so a
-file can change and keep its date. A variant dated like its file (and small enough to keep) is therefore
+file can change and keep its date. A variant dated like its file, to within the microsecond that a copy of
+the date through a float can lose (as StaticFiles judges it), and small enough to keep, is therefore
 decoded, its output bounded by the file's size so that a bogus variant cannot exhaust memory, and left
 alone only if it decodes to exactly the file's bytes; anything else is compressed again. Decoding costs a
 fraction of compressing at the top level.
@@ -31,9 +32,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
-from typing import Any, TextIO
+from typing import TextIO
 
 from . import codecs
+from .static import _variant_age
 
 __all__ = ["SKIP_EXTENSIONS", "SUFFIXES", "Outcome", "compress_file", "find_files", "main"]
 
@@ -140,9 +142,11 @@ def compress_file(path: str, codings: Sequence[str], min_saving: float) -> Outco
             target = path + SUFFIXES[coding]
             existing = _regular(target)
             current = None  # the variant's bytes, when it is dated like the file and small enough
+            # Only a variant dated like the file is checked: a newer one is compressed again and given the
+            # file's date too, since with its own date it could hide the file's next edit from StaticFiles.
             if (
                 existing is not None
-                and existing.st_mtime_ns == info.st_mtime_ns
+                and _variant_age(existing.st_mtime_ns, info.st_mtime_ns) == "same"
                 and existing.st_size <= largest
             ):
                 # The same date does not mean the same content (builds that pin dates): decode to be sure.
@@ -211,24 +215,14 @@ def _brotli_decodes_to(variant: bytes, data: bytes) -> bool | None:
 _ZSTD_WINDOW_LOG_MAX = 23
 
 
-def _stdlib_zstd() -> Any:
-    """``compression.zstd`` (Python 3.14+) or ``backports.zstd``, as codecs imports them; None if neither."""
-    try:
-        from compression import zstd  # type: ignore[import-not-found, unused-ignore]  # Python 3.14+
-    except ImportError:
-        try:
-            from backports import zstd as backports_zstd
-        except ImportError:
-            return None
-        return backports_zstd
-    return zstd
-
-
 def _zstd_decodes_to(variant: bytes, data: bytes) -> bool | None:
-    module = _stdlib_zstd()
-    if module is None:
+    library = codecs.zstd_library()  # the library the variants are compressed with
+    if library is None:
+        return None
+    name, module = library
+    if name == "zstandard":
         return _zstandard_decodes_to(variant, data)
-    decoder = module.ZstdDecompressor(
+    decoder = module.ZstdDecompressor(  # compression.zstd or backports.zstd
         options={module.DecompressionParameter.window_log_max: _ZSTD_WINDOW_LOG_MAX}
     )
     try:

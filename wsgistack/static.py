@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import re
 import stat
@@ -68,6 +69,18 @@ BLOCK_SIZE = 64 * 1024
 #: ``.zstd`` is what ServeStatic writes; ``.zst`` wins when both exist.
 VARIANTS = (("br", ".br"), ("zstd", ".zst"), ("zstd", ".zstd"), ("gzip", ".gz"))
 _VARIANT_SUFFIXES = tuple(suffix for _, suffix in VARIANTS)
+# A date copied through float seconds is not exact: WhiteNoise's compressor stamps each variant with
+# os.utime(variant, (st.st_atime, st.st_mtime)), which rounds the file's date to the nearest float, then
+# floors it to the nanosecond. The copy lands up to half the float's resolution away, either way (120 ns
+# for dates from 2004 to 2038, 239 ns until 2106, 15.3 µs in the year 9999), so about half of such variants
+# are older than their file. Dates this close count as the same: within 1 µs, or within the resolution of
+# the date as a float where that is more (after 2242; 30.5 µs in 9999). That is about twice the error,
+# with room for the 100 ns tick that NTFS and SMB truncate dates to, and far less than an edit can hide in:
+# no file is read, compressed and written, or even written twice, within a microsecond, and dates after 2242
+# are set by tools, not by edits. Filesystems that keep whole seconds (ext3, HFS+, FAT) need no more, since
+# a whole second is an exact float; a slack of a second would let pass a variant made within the second
+# before an edit.
+_MTIME_SLACK_NS = 1000
 
 _TEXT = "text/plain; charset=utf-8"
 _NOT_ALLOWED_BODY = b"Method Not Allowed\n"
@@ -337,6 +350,19 @@ def _negotiate(accept_encoding: str, offered: tuple[str, ...]) -> str:
     # Nothing acceptable (even identity refused): send identity anyway, as RFC 9110 §12.1 allows a
     # server to disregard the preference; a 406 for a stylesheet helps nobody.
     return preferred_encoding(accept_encoding, offered) or "identity"
+
+
+def _variant_age(variant_mtime_ns: int, mtime_ns: int) -> Literal["older", "same", "newer"]:
+    """How a precompressed variant's modification time compares with its file's, dates within
+    ``_MTIME_SLACK_NS`` (or a float's resolution of the date) counting as the same.
+
+    An ``"older"`` variant is stale, made before the file last changed: StaticFiles does not serve it.
+    ``wsgistack compress`` trusts only ``"same"``, after decoding the variant, and rewrites the others.
+    """
+    slack = max(_MTIME_SLACK_NS, int(math.ulp(mtime_ns / 1e9) * 1e9))
+    if variant_mtime_ns < mtime_ns - slack:
+        return "older"
+    return "newer" if variant_mtime_ns > mtime_ns + slack else "same"
 
 
 def _scan(
@@ -824,7 +850,7 @@ class StaticFiles:
         fresh = [
             (coding, vpath, vinfo)
             for coding, vpath, vinfo in variants
-            if vinfo.st_mtime_ns >= info.st_mtime_ns
+            if _variant_age(vinfo.st_mtime_ns, info.st_mtime_ns) != "older"
         ]
         for coding, vpath, _ in variants:
             if all(vpath != kept for _, kept, _ in fresh):

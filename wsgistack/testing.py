@@ -32,6 +32,7 @@ Example, for a middleware class ``Tagging``::
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -638,13 +639,7 @@ def client(
     """
     lint_loaded = layer_lint and pipeline is None  # the layers are those of the configuration file
     if isinstance(app_or_config, (str, os.PathLike)):
-        from .config import FILTER_CHAIN, load
-
-        token = FILTER_CHAIN.set(_lint_labelled if lint_loaded else None)
-        try:
-            app: WSGIApplication = load(os.fspath(app_or_config), name=name)
-        finally:
-            FILTER_CHAIN.reset(token)
+        app: WSGIApplication = _load_stack(app_or_config, name, layer_lint=lint_loaded)
     elif lint_loaded:
         raise ValueError(
             "layer_lint needs the layers: pass pipeline=Pipeline(...) with the bare app, "
@@ -658,6 +653,18 @@ def client(
     if propagate_errors:
         environ[PROPAGATE_ERRORS] = True
     return Client(app, lint=lint, strict_errors=strict_errors, extra_environ=environ, **options)
+
+
+def _load_stack(path: str | os.PathLike[str], name: str, *, layer_lint: bool) -> WSGIApplication:
+    """Section ``name`` of a configuration file, with a guard between every two layers of each of its
+    pipelines if ``layer_lint`` (the pytest plugin's ``wsgi_app`` fixture loads its stack with this)."""
+    from .config import FILTER_CHAIN, load
+
+    token = FILTER_CHAIN.set(_lint_labelled if layer_lint else None)
+    try:
+        return load(os.fspath(path), name=name)
+    finally:
+        FILTER_CHAIN.reset(token)
 
 
 #: Environ key that makes CatchErrors re-raise instead of answering 500 (set by ``propagate_errors``).
@@ -763,9 +770,17 @@ class _GuardedBody:
         # outermost unclosed guard is the one whose caller is at fault.
         for inner in reversed(self.guards):
             if not inner.closed:
-                raise LayerViolation(
+                violation = LayerViolation(
                     f"{inner.guard.caller} did not close the iterable returned by {inner.guard.callee}"
                 )
+                # Close what the layer left open, as it should have: files and sockets below are released
+                # now, and the validators there do not complain later, at a garbage collection that would
+                # land in some other test. Errors on the way are secondary to the violation reported.
+                for unclosed in reversed(self.guards):
+                    if not unclosed.closed:
+                        with contextlib.suppress(Exception):
+                            unclosed.close()
+                raise violation
         # A header list handed outwards unchanged is seen by every guard it crossed: the outermost guard
         # that finds it changed names the layer that changed it. (The server may change what it gets.)
         for guarded in reversed(self.guards[:-1]):
