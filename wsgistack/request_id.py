@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import itertools
 import logging
+import operator
 import os
 import re
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar, Token
 from typing import Final
 
-from ._process import Current, hooks_unreliable
+from ._process import hooks_unreliable
 from .core import (
     Headers,
     OptExcInfo,
@@ -57,23 +59,52 @@ class SequentialIds:
     The ids are predictable and must not be used as secrets or tokens.
     """
 
-    __slots__ = ("_ask", "_format", "_next", "_pid")
+    __slots__ = ("__weakref__", "_ask", "_format", "_next", "_pid")
+
+    _next: Callable[[], str]
 
     def __init__(self) -> None:
-        # The process id from the at-fork hook (see wsgistack._process), or from the system where
-        # forks may skip that hook: a changed id means a forked child, which draws a new prefix.
+        # Python's at-fork hook gives a forked child a new prefix (see _forked below). Where forks may
+        # skip that hook (inside uWSGI), every id asks the system for the process id instead: a changed
+        # one means a forked child, which draws a new prefix.
         self._ask = hooks_unreliable()
         self._reseed()
+        _LIVE.add(self)
 
     def _reseed(self) -> None:
-        self._pid = os.getpid() if self._ask else Current.pid
-        self._format = f"{os.urandom(8).hex()}%08x"
-        self._next = itertools.count(1).__next__
+        self._pid = os.getpid() if self._ask else 0
+        # The ids come out of C iterators, each one "prefix%08x" % n, with the prefix read from a
+        # one-item list that the at-fork hook can replace: no Python frame per id.
+        self._format = [f"{os.urandom(8).hex()}%08x"]
+        self._next = map(
+            operator.mod, map(_first, itertools.repeat(self._format)), itertools.count(1)
+        ).__next__
+
+    @property
+    def next_id(self) -> Callable[[], str]:
+        """The cheapest callable returning the next id: the bound ``__call__`` (it checks the process id)
+        where forks may skip Python's at-fork hook, else the C iterator's ``__next__``, which the hook
+        keeps right."""
+        return self.__call__ if self._ask else self._next
 
     def __call__(self) -> str:
-        if self._pid != (os.getpid() if self._ask else Current.pid):
+        if self._ask and self._pid != os.getpid():
             self._reseed()
-        return self._format % self._next()
+        return self._next()
+
+
+_first = operator.itemgetter(0)
+_LIVE: weakref.WeakSet[SequentialIds] = weakref.WeakSet()
+
+
+def _forked() -> None:
+    """In a forked child: a new prefix for every id source, so no two workers share a sequence."""
+    for ids in list(_LIVE):
+        ids._format[0] = f"{os.urandom(8).hex()}%08x"
+
+
+if hasattr(os, "register_at_fork"):  # no fork(), no hook needed
+    os.register_at_fork(after_in_child=_forked)
 
 
 def _validator(validator: str | re.Pattern[str] | Callable[[str], object] | None) -> Callable[[str], object]:
@@ -142,8 +173,7 @@ class RequestID:
         self._environ_key = key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
         self._trust = trust_incoming
         self._valid = _validator(validator)
-        # The bound __call__ rather than the instance: a call through the instance's type slot costs more.
-        self._generate = SequentialIds().__call__ if generator is None else _checked(generator)
+        self._generate = SequentialIds().next_id if generator is None else _checked(generator)
         self._response_header = response_header
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
