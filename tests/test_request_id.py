@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import gc
 import io
 import logging
 import logging.config
@@ -149,8 +150,17 @@ def test_ids_are_unique() -> None:
     assert SequentialIds()()[:16] != generate()[:16]  # another source, another random prefix
 
 
-def test_a_forked_worker_draws_a_new_prefix() -> None:
-    generate = SequentialIds()
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param(SequentialIds, id="the source"),
+        # What RequestID keeps: the fast callable alone, the source itself no longer referenced.
+        pytest.param(lambda: SequentialIds().next_id, id="its next_id only"),
+    ],
+)
+def test_a_forked_worker_draws_a_new_prefix(source: Callable[[], Callable[[], str]]) -> None:
+    generate = source()
+    gc.collect()
     before = generate()
     reader, writer = os.pipe()
     pid = os.fork()

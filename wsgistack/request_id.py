@@ -73,12 +73,11 @@ class SequentialIds:
 
     def _reseed(self) -> None:
         self._pid = os.getpid() if self._ask else 0
-        # The ids come out of C iterators, each one "prefix%08x" % n, with the prefix read from a
-        # one-item list that the at-fork hook can replace: no Python frame per id.
-        self._format = [f"{os.urandom(8).hex()}%08x"]
-        self._next = map(
-            operator.mod, map(_first, itertools.repeat(self._format)), itertools.count(1)
-        ).__next__
+        # The ids come out of C iterators, each one self._format % n, the format read from this object
+        # (which the at-fork hook may give a new prefix): no Python frame per id. The iterators hold this
+        # object, so the hook finds it as long as anything can still ask for an id.
+        self._format = f"{os.urandom(8).hex()}%08x"
+        self._next = map(operator.mod, map(_format_of, itertools.repeat(self)), itertools.count(1)).__next__
 
     @property
     def next_id(self) -> Callable[[], str]:
@@ -93,14 +92,14 @@ class SequentialIds:
         return self._next()
 
 
-_first = operator.itemgetter(0)
+_format_of = operator.attrgetter("_format")
 _LIVE: weakref.WeakSet[SequentialIds] = weakref.WeakSet()
 
 
 def _forked() -> None:
     """In a forked child: a new prefix for every id source, so no two workers share a sequence."""
     for ids in list(_LIVE):
-        ids._format[0] = f"{os.urandom(8).hex()}%08x"
+        ids._format = f"{os.urandom(8).hex()}%08x"
 
 
 if hasattr(os, "register_at_fork"):  # no fork(), no hook needed
