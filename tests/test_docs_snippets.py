@@ -509,8 +509,8 @@ def test_migrating_diff_only_changes_the_egg_names(tmp_path: Path) -> None:
 # --- migrating.md: from WhiteNoise ------------------------------------------------------------------------
 
 #: WhiteNoise's options (WhiteNoise.__init__ in whitenoise/base.py, version 6.12) and the StaticFiles option
-#: that migrating.md gives for each. WhiteNoise is not a test dependency (it is in the bench extra), so the
-#: WhiteNoise side of the wsgi.py pair is read here, not run.
+#: that migrating.md gives for each; the installed WhiteNoise must take exactly these. The WhiteNoise side of
+#: the wsgi.py pair is a Django project's file: it is read here, not run.
 WHITENOISE_OPTIONS = {
     "application": "app",
     "root": "directory",
@@ -524,6 +524,13 @@ WHITENOISE_OPTIONS = {
     "index_file": "index_file",
     "immutable_file_test": "immutable",
 }
+
+
+def test_the_mapping_covers_whitenoise_s_options() -> None:
+    from whitenoise import WhiteNoise  # type: ignore[import-untyped]
+
+    parameters = list(inspect.signature(WhiteNoise.__init__).parameters)
+    assert parameters[1:] == list(WHITENOISE_OPTIONS)
 
 
 def calls(tree: ast.AST, name: str) -> list[ast.Call]:
